@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// config is everything wxpush reads from the environment, a .env file and
+// flags (in rising order of precedence).
+type config struct {
+	Addr        string
+	DB          string
+	BaseURL     string
+	AppID       string
+	AppSecret   string
+	Token       string // WX_TOKEN: the server-URL token set in the WeChat console
+	AESKey      string // WX_ENCODING_AES_KEY (safe mode; optional)
+	TemplateID  string // WX_TEMPLATE_ID (optional default template)
+	OAuthScope  string
+	FollowQRURL string
+	Sandbox     bool
+	BindTTL     time.Duration
+	SandboxTTL  time.Duration // access-token lifetime inside the sandbox
+	LogLevel    string
+	LogFormat   string
+}
+
+// loadDotEnv reads KEY=VALUE lines from path. A missing file is not an
+// error. Lines may start with "export "; values may be quoted; # starts a
+// comment line.
+func loadDotEnv(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseDotEnv(f, path)
+}
+
+func parseDotEnv(r io.Reader, name string) (map[string]string, error) {
+	env := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		k, v, ok := strings.Cut(line, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("%s:%d: want KEY=VALUE", name, n)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		env[k] = v
+	}
+	return env, sc.Err()
+}
+
+// lookupFunc layers the process environment over .env values.
+func lookupFunc(getenv func(string) string, dotenv map[string]string) func(string) string {
+	return func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return dotenv[k]
+	}
+}
+
+// serveFlags binds the serve command's flags, with defaults from env.
+func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
+	c := &config{}
+	var err error
+	dur := func(key string, def time.Duration) time.Duration {
+		v := env(key)
+		if v == "" {
+			return def
+		}
+		d, perr := time.ParseDuration(v)
+		if perr != nil || d <= 0 {
+			err = errors.Join(err, fmt.Errorf("%s=%q: want a positive duration such as 10m", key, v))
+			return def
+		}
+		return d
+	}
+	def := func(key, d string) string {
+		if v := env(key); v != "" {
+			return v
+		}
+		return d
+	}
+	fs.StringVar(&c.Addr, "addr", def("WXPUSH_ADDR", "127.0.0.1:8080"), "listen address (WXPUSH_ADDR)")
+	fs.StringVar(&c.DB, "db", def("WXPUSH_DB", "./wxpush.db"), "SQLite database file (WXPUSH_DB)")
+	fs.StringVar(&c.BaseURL, "base-url", env("WXPUSH_BASE_URL"), "public URL of the site, used in the OAuth redirect_uri (WXPUSH_BASE_URL)")
+	fs.BoolVar(&c.Sandbox, "sandbox", false, "use the built-in WeChat sandbox even when WX_APP_ID is set")
+	c.AppID = env("WX_APP_ID")
+	c.AppSecret = env("WX_APP_SECRET")
+	c.Token = env("WX_TOKEN")
+	c.AESKey = env("WX_ENCODING_AES_KEY")
+	c.TemplateID = env("WX_TEMPLATE_ID")
+	c.FollowQRURL = env("WX_FOLLOW_QR_URL")
+	c.OAuthScope = def("WX_OAUTH_SCOPE", "snsapi_userinfo")
+	c.LogLevel = def("WXPUSH_LOG_LEVEL", "info")
+	c.LogFormat = def("WXPUSH_LOG_FORMAT", "text")
+	c.BindTTL = dur("WXPUSH_BIND_TTL", 10*time.Minute)
+	c.SandboxTTL = dur("WXPUSH_SANDBOX_TOKEN_TTL", 7200*time.Second)
+	return c, err
+}
+
+// check validates the configuration once flags are parsed. Without
+// WX_APP_ID the app runs against the sandbox; with it, every value real
+// WeChat needs must be present.
+func (c *config) check() error {
+	if c.AppID == "" {
+		c.Sandbox = true
+	}
+	if c.OAuthScope != "snsapi_userinfo" && c.OAuthScope != "snsapi_base" {
+		return fmt.Errorf("WX_OAUTH_SCOPE=%q: want snsapi_userinfo or snsapi_base", c.OAuthScope)
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("WXPUSH_BASE_URL=%q: want an absolute http(s) URL such as https://push.example.com", c.BaseURL)
+		}
+	}
+	if c.AESKey != "" && len(c.AESKey) != 43 {
+		return fmt.Errorf("WX_ENCODING_AES_KEY must be 43 characters (it has %d)", len(c.AESKey))
+	}
+	if c.Sandbox {
+		return nil
+	}
+	var missing []string
+	for _, v := range []struct{ name, val string }{
+		{"WX_APP_SECRET", c.AppSecret},
+		{"WX_TOKEN", c.Token},
+		{"WXPUSH_BASE_URL", c.BaseURL},
+	} {
+		if v.val == "" {
+			missing = append(missing, v.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("WX_APP_ID is set, so real WeChat mode needs %s (or unset WX_APP_ID to use the sandbox)", strings.Join(missing, ", "))
+	}
+	return nil
+}

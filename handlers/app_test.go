@@ -1,0 +1,211 @@
+package handlers_test
+
+import (
+	"context"
+	"html"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/static"
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/wechat"
+	"github.com/wxpush/wxpush/wechat/sandbox"
+)
+
+const testWXToken = "789"
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// testApp is the whole site on a loopback server, with the sandbox mounted
+// at /sandbox/ exactly as sandbox mode runs it.
+type testApp struct {
+	URL   string
+	Store *store.Store
+	SB    *sandbox.Sandbox
+	Clock *clock
+}
+
+func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "wxpush.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.SetBcryptCost(bcrypt.MinCost)
+	c := &clock{t: time.Now()}
+	st.SetClock(c.Now)
+
+	ts := httptest.NewUnstartedServer(nil)
+	base, _ := url.Parse("http://" + ts.Listener.Addr().String())
+	sb, err := sandbox.New(sandbox.Options{
+		AppID: "wxtestapp0001", AppSecret: "test-secret-0123456789",
+		PathPrefix: "/sandbox", RedirectDomain: base.Host, Now: c.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := handlers.NewCookieStore(ctx, st, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := handlers.New(handlers.Server{
+		Store: st,
+		WeChat: &wechat.Client{
+			AppID: "wxtestapp0001", AppSecret: "test-secret-0123456789",
+			APIBase: base.String() + "/sandbox", OAuthBase: base.String() + "/sandbox",
+		},
+		Sessions: sessions,
+		Static:   static.New(),
+		Sandbox:  sb,
+		Log:      slog.New(slog.DiscardHandler),
+		Now:      c.Now,
+		Config:   cfg,
+	})
+	ts.Config.Handler = srv.Handler()
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c}
+}
+
+// browser is a cookie-keeping client that does not follow redirects, so
+// tests see each response as it is.
+type browser struct {
+	t   *testing.T
+	app *testApp
+	c   *http.Client
+}
+
+func (a *testApp) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, app: a, c: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+type resp struct {
+	Status int
+	Header http.Header
+	Body   string
+}
+
+func (b *browser) do(req *http.Request) resp {
+	b.t.Helper()
+	r, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer r.Body.Close()
+	body, _ := io.ReadAll(r.Body)
+	return resp{r.StatusCode, r.Header, string(body)}
+}
+
+func (b *browser) url(p string) string {
+	if strings.HasPrefix(p, "http") {
+		return p
+	}
+	return b.app.URL + p
+}
+
+func (b *browser) get(p string, hdr ...string) resp {
+	b.t.Helper()
+	req, _ := http.NewRequest("GET", b.url(p), nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return b.do(req)
+}
+
+// post submits a form the way a same-origin page does.
+func (b *browser) post(p string, form url.Values, hdr ...string) resp {
+	b.t.Helper()
+	req, _ := http.NewRequest("POST", b.url(p), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return b.do(req)
+}
+
+func (b *browser) signup(name string) {
+	b.t.Helper()
+	r := b.post("/signup", url.Values{"name": {name}, "password": {"password-" + name}, "password2": {"password-" + name}})
+	if r.Status != http.StatusSeeOther {
+		b.t.Fatalf("signup %s: status %d\n%s", name, r.Status, r.Body)
+	}
+}
+
+var openInPhone = regexp.MustCompile(`href="([^"]+)" target="_blank" id="open-in-phone"`)
+var statusID = regexp.MustCompile(`hx-get="/bind/status\?t=(\d+)"`)
+
+// bindQR opens /bind and returns the OAuth URL the QR code carries and the
+// token id the page polls.
+func (b *browser) bindQR() (authURL, tokenID string) {
+	b.t.Helper()
+	r := b.get("/bind")
+	if r.Status != 200 {
+		b.t.Fatalf("GET /bind: %d", r.Status)
+	}
+	if strings.Contains(r.Body, `data-state="current"`) {
+		// Already bound: ask for a QR to re-bind, as the page's button does.
+		r = b.post("/bind/refresh", nil, "HX-Request", "true")
+	}
+	m := openInPhone.FindStringSubmatch(r.Body)
+	s := statusID.FindStringSubmatch(r.Body)
+	if m == nil || s == nil {
+		b.t.Fatalf("no QR link or poller in /bind:\n%s", r.Body)
+	}
+	return html.UnescapeString(m[1]), s[1]
+}
+
+// phoneDecides plays the sandbox phone: the simulated user allows (or
+// refuses) the authorization; it returns the redirect WeChat would follow.
+func (a *testApp) phoneDecides(t *testing.T, authURL, nickname string, allow bool) string {
+	t.Helper()
+	u := a.SB.AddUser(nickname)
+	step := "deny"
+	if allow {
+		step = "allow"
+	}
+	phone := a.browser(t)
+	r := phone.post(authURL, url.Values{"step": {step}, "openid": {u.OpenID}})
+	if r.Status != http.StatusFound {
+		t.Fatalf("sandbox authorize %s: %d\n%s", step, r.Status, r.Body)
+	}
+	return r.Header.Get("Location")
+}
+
+func state(t *testing.T, authURL string) string {
+	t.Helper()
+	u, err := url.Parse(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get("state")
+}

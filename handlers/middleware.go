@@ -1,0 +1,109 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/wxpush/wxpush/store"
+)
+
+// statusRecorder remembers the status code for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// withRequestLog gives each request an id (X-Request-Id) and a logger
+// carrying it, and logs the request when it ends. Query strings are not
+// logged: they can carry OAuth codes and states.
+func (s *Server) withRequestLog(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := newRequestID()
+		w.Header().Set("X-Request-Id", id)
+		log := s.Log.With("request_id", id)
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKeyLog, log)))
+		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"dur_ms", float64(time.Since(start).Microseconds())/1000)
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		// Pages never leak their URL (OAuth code and state) to other sites.
+		h.Set("Referrer-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// crossOriginProtection rejects cross-origin state-changing requests
+// (browsers' Sec-Fetch-Site / Origin) with a 403 page.
+func (s *Server) crossOriginProtection(next http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.renderError(w, r, errorf(http.StatusForbidden, "请求被拒绝",
+			"这个请求来自其他网站，为了保护你的账号已被拒绝。请回到 wxpush 页面重新操作。"))
+	}))
+	return cop.Handler(next)
+}
+
+// requireUser loads the signed-in user into the context, or sends the
+// browser to the login page.
+func (s *Server) requireUser(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, err := s.currentUser(r)
+		if err != nil {
+			if !errors.Is(err, errNoSession) && !errors.Is(err, store.ErrNotFound) {
+				s.renderError(w, r, err)
+				return
+			}
+			login := "/login"
+			if r.Method == http.MethodGet && !isHTMX(r) && r.URL.Path != "/" {
+				login += "?next=" + url.QueryEscape(r.URL.RequestURI())
+			}
+			if isHTMX(r) {
+				// htmx follows HX-Redirect with a full page load.
+				w.Header().Set("HX-Redirect", login)
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			http.Redirect(w, r, login, http.StatusSeeOther)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKeyUser, u)))
+	})
+}
+
+// requireAdmin is requireUser plus a 403 for everyone but admins.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return s.requireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, _ := userFrom(r.Context()); !u.IsAdmin {
+			s.renderError(w, r, errorf(http.StatusForbidden, "没有权限", "只有管理员可以进行此操作。"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}

@@ -1,0 +1,47 @@
+package handlers
+
+import (
+	"net/http"
+)
+
+// Handler returns the whole site: every route is listed here.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+
+	// Public pages.
+	mux.Handle("GET /login", s.handle(s.loginPage))
+	mux.Handle("POST /login", s.handle(s.login))
+	mux.Handle("GET /signup", s.handle(s.signupPage))
+	mux.Handle("POST /signup", s.handle(s.signup))
+	mux.Handle("POST /logout", s.handle(s.logout))
+	mux.Handle("GET /static/", s.Static)
+	mux.Handle("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+
+	// Signed-in users.
+	mux.Handle("GET /{$}", s.requireUser(s.handle(s.accountPage)))
+	mux.Handle("POST /unbind", s.requireUser(s.handle(s.unbind)))
+	mux.Handle("GET /bind", s.requireUser(s.handle(s.bindPage)))
+	mux.Handle("GET /bind/status", s.requireUser(s.handle(s.bindStatus)))
+	mux.Handle("POST /bind/refresh", s.requireUser(s.handle(s.bindRefresh)))
+
+	// Admins.
+	mux.Handle("POST /settings/signup", s.requireAdmin(s.handle(s.setSignup)))
+
+	// WeChat: the OAuth redirect opens on the user's phone, without our session.
+	mux.Handle("GET /wechat/oauth/callback", s.handle(s.oauthCallback))
+	// Server URL verification by WeChat's servers (§7).
+	mux.Handle("GET /wechat", s.handle(s.verifyServerURL))
+
+	if s.Sandbox != nil {
+		mux.Handle("/sandbox/", http.StripPrefix("/sandbox", s.Sandbox))
+	}
+
+	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, "页面不存在", "你访问的页面不存在。")
+	}))
+
+	// Outermost first: request id and logging, security headers, then the
+	// cross-origin check that guards every state-changing request.
+	return s.withRequestLog(securityHeaders(s.crossOriginProtection(mux)))
+}

@@ -1,0 +1,183 @@
+// Package handlers is wxpush's HTTP layer: routes, sessions, and the
+// handlers that turn requests into store and WeChat calls and render views.
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+
+	"github.com/wxpush/wxpush/static"
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/views"
+	"github.com/wxpush/wxpush/wechat"
+)
+
+// Config is the part of the configuration the handlers need.
+type Config struct {
+	BaseURL     *url.URL      // public URL of the site, e.g. https://push.example.com
+	Sandbox     bool          // the built-in WeChat emulator is mounted at /sandbox/
+	BindTTL     time.Duration // lifetime of a binding QR code
+	OAuthScope  string        // snsapi_userinfo or snsapi_base
+	FollowQRURL string        // image of the official account's follow QR code (optional)
+	WXToken     string        // the server-URL token configured in the WeChat console
+}
+
+// Server holds the dependencies of every handler.
+type Server struct {
+	Store    *store.Store
+	WeChat   *wechat.Client
+	Sessions *sessions.CookieStore
+	Static   *static.Handler
+	Sandbox  http.Handler // mounted at /sandbox/ in sandbox mode; nil otherwise
+	Log      *slog.Logger
+	Config   Config
+	Now      func() time.Time
+}
+
+// New returns a Server with defaults filled in.
+func New(s Server) *Server {
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Log == nil {
+		s.Log = slog.New(slog.DiscardHandler)
+	}
+	if s.Config.BindTTL <= 0 {
+		s.Config.BindTTL = 10 * time.Minute
+	}
+	if s.Config.OAuthScope == "" {
+		s.Config.OAuthScope = "snsapi_userinfo"
+	}
+	return &s
+}
+
+// httpError is an error with the page a person should see.
+type httpError struct {
+	Status int
+	Title  string
+	Msg    string
+	Err    error // the cause, logged but never shown
+}
+
+func (e *httpError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Msg)
+}
+
+func (e *httpError) Unwrap() error { return e.Err }
+
+func errorf(status int, title, msg string) *httpError {
+	return &httpError{Status: status, Title: title, Msg: msg}
+}
+
+// handlerFunc is a handler that returns its failure to one place.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle adapts a handlerFunc: any error it returns is logged with the
+// request id and rendered as a page (or an htmx fragment).
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.renderError(w, r, err)
+		}
+	})
+}
+
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		he = &httpError{Status: http.StatusInternalServerError, Title: "出错了", Msg: "服务器内部错误，请稍后再试。", Err: err}
+	}
+	log := s.logger(r.Context())
+	if he.Status >= 500 {
+		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", err)
+	} else {
+		log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", err)
+	}
+	if isHTMX(r) {
+		// Show the message in the page's error area instead of the target.
+		w.Header().Set("HX-Retarget", "#htmx-error")
+		w.Header().Set("HX-Reswap", "innerHTML")
+		s.render(w, r, he.Status, views.ErrorFragment(he.Msg))
+		return
+	}
+	title := he.Title
+	if title == "" {
+		title = http.StatusText(he.Status)
+	}
+	s.render(w, r, he.Status, views.ErrorPage(s.page(r, title), he.Status, he.Msg))
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil {
+		s.logger(r.Context()).Error("render", "path", r.URL.Path, "err", err)
+	}
+}
+
+// page builds the common part of every full page.
+func (s *Server) page(r *http.Request, title string) views.Page {
+	p := views.Page{Title: title, Sandbox: s.Config.Sandbox, Assets: s.assets()}
+	if u, ok := userFrom(r.Context()); ok {
+		p.User = &views.NavUser{Name: u.Name, IsAdmin: u.IsAdmin}
+	}
+	return p
+}
+
+func (s *Server) assets() views.Assets {
+	return views.Assets{
+		CSS:  s.Static.URL("app.css"),
+		HTMX: s.Static.URL(static.HTMXFile),
+		Icon: s.Static.URL("favicon.svg"),
+	}
+}
+
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// beijing: times are shown in Beijing time, which is what users of a WeChat
+// official account live in.
+var beijing = time.FixedZone("CST", 8*3600)
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(beijing).Format("2006-01-02 15:04:05")
+}
+
+type ctxKey int
+
+const (
+	ctxKeyUser ctxKey = iota
+	ctxKeyLog
+)
+
+func userFrom(ctx context.Context) (store.User, bool) {
+	u, ok := ctx.Value(ctxKeyUser).(store.User)
+	return u, ok
+}
+
+func (s *Server) logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(ctxKeyLog).(*slog.Logger); ok {
+		return l
+	}
+	return s.Log
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%x", b)
+}

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Binding ties a user to the openid of their WeChat in our official account.
+type Binding struct {
+	UserID    int64
+	OpenID    string
+	Nickname  string
+	AvatarURL string
+	BoundAt   time.Time
+}
+
+// BindToken is a one-time binding token (the OAuth state). The token itself
+// is only known to the user's browser and the QR code; the store keeps its hash.
+type BindToken struct {
+	ID        int64
+	UserID    int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero while unused
+}
+
+// Expired reports whether the token's lifetime has passed at now.
+func (t BindToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }
+
+// Used reports whether the token has completed a binding.
+func (t BindToken) Used() bool { return !t.UsedAt.IsZero() }
+
+// BindTokenLen is the length of a binding token: 32 characters of
+// [A-Za-z0-9] (~190 bits), well inside WeChat's 128-byte state limit (§2).
+const BindTokenLen = 32
+
+func hashToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// NewBindToken creates a fresh one-time token for the user, valid for ttl,
+// and returns the token (to put in the QR code) with its record. Tokens of
+// this user that expired more than a day ago are deleted on the way.
+func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duration) (string, BindToken, error) {
+	token := RandomToken(BindTokenLen)
+	now := s.nowMs()
+	t := BindToken{UserID: userID, CreatedAt: fromMs(now), ExpiresAt: fromMs(now + ttl.Milliseconds())}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM bind_tokens WHERE user_id = ? AND expires_at < ?`, userID, now-24*time.Hour.Milliseconds()); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO bind_tokens(token_hash, user_id, created_at, expires_at) VALUES(?, ?, ?, ?)`,
+			hashToken(token), userID, now, t.ExpiresAt.UnixMilli())
+		if err != nil {
+			return err
+		}
+		t.ID, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return "", BindToken{}, err
+	}
+	return token, t, nil
+}
+
+// BindTokenByID returns the user's token with that id, or ErrNotFound (also
+// when the token belongs to someone else).
+func (s *Store) BindTokenByID(ctx context.Context, userID, id int64) (BindToken, error) {
+	return scanBindToken(s.rdb.QueryRowContext(ctx,
+		`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE id = ? AND user_id = ?`, id, userID))
+}
+
+// BindTokenByToken looks a token up by its value, or ErrNotFound.
+func (s *Store) BindTokenByToken(ctx context.Context, token string) (BindToken, error) {
+	return scanBindToken(s.rdb.QueryRowContext(ctx,
+		`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, hashToken(token)))
+}
+
+func scanBindToken(row interface{ Scan(...any) error }) (BindToken, error) {
+	var t BindToken
+	var created, expires int64
+	var used sql.NullInt64
+	err := row.Scan(&t.ID, &t.UserID, &created, &expires, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return BindToken{}, ErrNotFound
+	}
+	if err != nil {
+		return BindToken{}, err
+	}
+	t.CreatedAt, t.ExpiresAt = fromMs(created), fromMs(expires)
+	if used.Valid {
+		t.UsedAt = fromMs(used.Int64)
+	}
+	return t, nil
+}
+
+// CompleteBinding spends the one-time token and binds its user to b.OpenID,
+// in one transaction. It fails with ErrNotFound (unknown token),
+// ErrTokenUsed, ErrTokenExpired or ErrOpenIDTaken (the openid belongs to
+// another account; the token then stays unused). A user who was bound to
+// another openid is re-bound to this one.
+func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (Binding, error) {
+	now := s.nowMs()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		t, err := scanBindToken(tx.QueryRowContext(ctx,
+			`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, hashToken(token)))
+		if err != nil {
+			return err
+		}
+		if t.Used() {
+			return ErrTokenUsed
+		}
+		if t.Expired(fromMs(now)) {
+			return ErrTokenExpired
+		}
+		var holder int64
+		err = tx.QueryRowContext(ctx, `SELECT user_id FROM bindings WHERE openid = ?`, b.OpenID).Scan(&holder)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case holder != t.UserID:
+			return ErrOpenIDTaken
+		}
+		b.UserID, b.BoundAt = t.UserID, fromMs(now)
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO bindings(user_id, openid, nickname, avatar_url, bound_at) VALUES(?, ?, ?, ?, ?)
+			 ON CONFLICT(user_id) DO UPDATE SET openid = excluded.openid, nickname = excluded.nickname,
+			   avatar_url = excluded.avatar_url, bound_at = excluded.bound_at`,
+			b.UserID, b.OpenID, b.Nickname, b.AvatarURL, now); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE bind_tokens SET used_at = ? WHERE id = ?`, now, t.ID)
+		return err
+	})
+	if err != nil {
+		return Binding{}, err
+	}
+	return b, nil
+}
+
+// Binding returns the user's binding, or ErrNotFound when unbound.
+func (s *Store) Binding(ctx context.Context, userID int64) (Binding, error) {
+	var b Binding
+	var bound int64
+	err := s.rdb.QueryRowContext(ctx,
+		`SELECT user_id, openid, nickname, avatar_url, bound_at FROM bindings WHERE user_id = ?`, userID).
+		Scan(&b.UserID, &b.OpenID, &b.Nickname, &b.AvatarURL, &bound)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Binding{}, ErrNotFound
+	}
+	if err != nil {
+		return Binding{}, err
+	}
+	b.BoundAt = fromMs(bound)
+	return b, nil
+}
+
+// Unbind removes the user's binding; ErrNotFound when there was none.
+func (s *Store) Unbind(ctx context.Context, userID int64) error {
+	res, err := s.wdb.ExecContext(ctx, `DELETE FROM bindings WHERE user_id = ?`, userID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

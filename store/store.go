@@ -1,0 +1,184 @@
+// Package store keeps wxpush's state in SQLite: users, WeChat bindings,
+// one-time binding tokens and settings.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/pressly/goose/v3"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wxpush/wxpush/migrations"
+)
+
+// Sentinel errors; check them with errors.Is.
+var (
+	ErrNotFound       = errors.New("not found")
+	ErrConflict       = errors.New("already exists")
+	ErrBadCredentials = errors.New("wrong name or password")
+	ErrTokenExpired   = errors.New("token expired")
+	ErrTokenUsed      = errors.New("token already used")
+	ErrOpenIDTaken    = errors.New("openid is bound to another account")
+)
+
+// Store is the database. Writes go through a single connection with
+// BEGIN IMMEDIATE so that writers queue instead of failing with SQLITE_BUSY;
+// reads use a separate pool and run concurrently thanks to WAL.
+type Store struct {
+	wdb *sql.DB
+	rdb *sql.DB
+	now func() time.Time
+
+	bcryptCost int
+}
+
+// Open opens (creating if needed) the database at path and applies every
+// pending migration.
+func Open(ctx context.Context, path string) (*Store, error) {
+	s, err := openNoMigrate(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.provider().Up(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// OpenNoMigrate opens the database without touching its schema, for
+// commands that only inspect it (migrate status).
+func OpenNoMigrate(path string) (*Store, error) { return openNoMigrate(path) }
+
+func openNoMigrate(path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("database path is empty")
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	wdb, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetConnMaxIdleTime(0)
+	if err := wdb.Ping(); err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	q.Set("_query_only", "true")
+	q.Del("_txlock")
+	rdb, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	n := max(4, 2*runtime.NumCPU())
+	rdb.SetMaxOpenConns(n)
+	rdb.SetMaxIdleConns(n)
+	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost}, nil
+}
+
+// SetClock replaces the store's clock; tests use it to expire tokens.
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// Close closes both connection pools.
+func (s *Store) Close() error {
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+func (s *Store) provider() *goose.Provider {
+	sub, err := fs.Sub(migrations.FS, ".")
+	if err != nil {
+		panic(err) // embedded FS: cannot fail
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.wdb, sub)
+	if err != nil {
+		panic(fmt.Sprintf("goose provider: %v", err)) // only fails on a broken embedded migration set
+	}
+	return p
+}
+
+// MigrationState is one migration's status.
+type MigrationState struct {
+	Version   int64
+	Name      string
+	Applied   bool
+	AppliedAt time.Time
+}
+
+// MigrationStatus lists every known migration and whether it is applied.
+func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
+	st, err := s.provider().Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MigrationState, 0, len(st))
+	for _, m := range st {
+		out = append(out, MigrationState{
+			Version:   m.Source.Version,
+			Name:      m.Source.Path,
+			Applied:   m.State == goose.StateApplied,
+			AppliedAt: m.AppliedAt,
+		})
+	}
+	return out, nil
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE), committing when fn
+// returns nil.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Store) nowMs() int64 { return s.now().UTC().UnixMilli() }
+
+func fromMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// RandomToken returns n characters of [A-Za-z0-9] from crypto/rand, the
+// alphabet WeChat allows in an OAuth state (§2).
+func RandomToken(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alnum[randIntn(len(alnum))]
+	}
+	return string(b)
+}
+
+func randIntn(n int) int {
+	// Rejection sampling keeps the distribution uniform.
+	limit := 256 - 256%n
+	var b [1]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic(err) // crypto/rand never fails on supported platforms
+		}
+		if int(b[0]) < limit {
+			return int(b[0]) % n
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wxpush/wxpush/store"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func newClock() *clock                   { return &clock{t: time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)} }
+
+func openStore(t *testing.T) (*store.Store, *clock) {
+	t.Helper()
+	s, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "wxpush.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.SetBcryptCost(bcrypt.MinCost)
+	c := newClock()
+	s.SetClock(c.Now)
+	return s, c
+}
+
+func TestOpen_MigratesFromEmptyAndReopens(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wxpush.db")
+	s, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) == 0 {
+		t.Fatal("no migrations reported")
+	}
+	for _, m := range st {
+		if !m.Applied {
+			t.Errorf("migration %d %s not applied", m.Version, m.Name)
+		}
+	}
+	if _, err := s.CreateUser(ctx, "alice", "pw-alice-123", false, true); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	// Reopening an up-to-date database keeps the data and applies nothing new.
+	s, err = store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.CountUsers(ctx); err != nil || n != 1 {
+		t.Fatalf("CountUsers = %d, %v; want 1", n, err)
+	}
+}
+
+func TestCreateUser_FirstIsAdminAndNamesAreUnique(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	a, err := s.CreateUser(ctx, "alice", "secret-1", false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.IsAdmin {
+		t.Error("first user is not admin")
+	}
+	b, err := s.CreateUser(ctx, "bob", "secret-2", false, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.IsAdmin {
+		t.Error("second user became admin")
+	}
+	if a.PublicID == b.PublicID || len(a.PublicID) < 20 {
+		t.Errorf("public ids %q, %q: want distinct random ids", a.PublicID, b.PublicID)
+	}
+	if _, err := s.CreateUser(ctx, "ALICE", "x-secret", false, true); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("duplicate name (other case): err = %v, want ErrConflict", err)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	if _, err := s.CreateUser(ctx, "alice", "correct horse", false, true); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, user, pw string
+		wantErr        error
+	}{
+		{"right", "alice", "correct horse", nil},
+		{"wrong password", "alice", "wrong horse", store.ErrBadCredentials},
+		{"unknown user", "mallory", "correct horse", store.ErrBadCredentials},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := s.Authenticate(ctx, tt.user, tt.pw)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && u.Name != "alice" {
+				t.Errorf("user = %+v", u)
+			}
+		})
+	}
+}
+
+func TestCompleteBinding(t *testing.T) {
+	ctx := context.Background()
+	s, c := openStore(t)
+	alice, _ := s.CreateUser(ctx, "alice", "pw-alice-1", false, true)
+	bob, _ := s.CreateUser(ctx, "bob", "pw-bob-12", false, true)
+
+	tok, rec, err := s.NewBindToken(ctx, alice.ID, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) != store.BindTokenLen {
+		t.Fatalf("token length %d", len(tok))
+	}
+	if got, err := s.BindTokenByToken(ctx, tok); err != nil || got.ID != rec.ID || got.Used() {
+		t.Fatalf("BindTokenByToken = %+v, %v", got, err)
+	}
+	if _, err := s.BindTokenByID(ctx, bob.ID, rec.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("another user's token id: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.CompleteBinding(ctx, "forged"+tok[6:], store.Binding{OpenID: "o1"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("forged token: err = %v, want ErrNotFound", err)
+	}
+	b, err := s.CompleteBinding(ctx, tok, store.Binding{OpenID: "oAlice", Nickname: "阿丽"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.UserID != alice.ID || !b.BoundAt.Equal(c.Now()) {
+		t.Errorf("binding = %+v", b)
+	}
+	if _, err := s.CompleteBinding(ctx, tok, store.Binding{OpenID: "oAlice"}); !errors.Is(err, store.ErrTokenUsed) {
+		t.Errorf("reused token: err = %v, want ErrTokenUsed", err)
+	}
+	got, err := s.Binding(ctx, alice.ID)
+	if err != nil || got.OpenID != "oAlice" || got.Nickname != "阿丽" {
+		t.Fatalf("Binding = %+v, %v", got, err)
+	}
+
+	// Bob cannot take Alice's openid; his token stays usable.
+	btok, _, _ := s.NewBindToken(ctx, bob.ID, 10*time.Minute)
+	if _, err := s.CompleteBinding(ctx, btok, store.Binding{OpenID: "oAlice"}); !errors.Is(err, store.ErrOpenIDTaken) {
+		t.Errorf("openid held by alice: err = %v, want ErrOpenIDTaken", err)
+	}
+	if _, err := s.CompleteBinding(ctx, btok, store.Binding{OpenID: "oBob"}); err != nil {
+		t.Errorf("bob's token after the refusal: %v", err)
+	}
+
+	// Expiry.
+	etok, _, _ := s.NewBindToken(ctx, alice.ID, time.Minute)
+	c.Advance(time.Minute)
+	if _, err := s.CompleteBinding(ctx, etok, store.Binding{OpenID: "oAlice2"}); !errors.Is(err, store.ErrTokenExpired) {
+		t.Errorf("expired token: err = %v, want ErrTokenExpired", err)
+	}
+
+	// Re-binding moves alice to a new openid and frees the old one.
+	rtok, _, _ := s.NewBindToken(ctx, alice.ID, time.Minute)
+	if _, err := s.CompleteBinding(ctx, rtok, store.Binding{OpenID: "oAliceNew"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Binding(ctx, alice.ID); got.OpenID != "oAliceNew" {
+		t.Errorf("after rebind openid = %q", got.OpenID)
+	}
+
+	if err := s.Unbind(ctx, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Binding(ctx, alice.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after unbind: err = %v, want ErrNotFound", err)
+	}
+	if err := s.Unbind(ctx, alice.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second unbind: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestEnsureSetting_KeepsFirstValue(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	v1, err := s.EnsureSetting(ctx, "k", func() []byte { return []byte("one") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2, err := s.EnsureSetting(ctx, "k", func() []byte { return []byte("two") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(v1) != "one" || string(v2) != "one" {
+		t.Errorf("got %q then %q, want one twice", v1, v2)
+	}
+	if _, err := s.Setting(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing setting: err = %v", err)
+	}
+}

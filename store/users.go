@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// User is an account of the website.
+type User struct {
+	ID        int64
+	PublicID  string // random, opaque; safe to show and to put in URLs
+	Name      string
+	IsAdmin   bool
+	CreatedAt time.Time
+}
+
+// SetBcryptCost changes the work factor for new password hashes (default
+// bcrypt.DefaultCost). Tests lower it so that creating many users stays fast.
+func (s *Store) SetBcryptCost(cost int) { s.bcryptCost = cost }
+
+// dummyHash is compared against when a name is unknown, so that a wrong name
+// and a wrong password take about the same time.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("wxpush-dummy-password"), bcrypt.DefaultCost)
+	return h
+})
+
+// CreateUser adds a user with the given password (hashed with bcrypt here).
+// With firstIsAdmin, the user becomes an admin when no other user exists yet
+// (the first sign-up owns the site); admin forces admin rights.
+// A taken name gives ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, name, password string, admin, firstIsAdmin bool) (User, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.bcryptCost)
+	if err != nil {
+		return User{}, err
+	}
+	u := User{PublicID: RandomToken(22), Name: name, IsAdmin: admin, CreatedAt: fromMs(s.nowMs())}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if firstIsAdmin && !admin {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+				return err
+			}
+			u.IsAdmin = n == 0
+		}
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO users(public_id, name, password_hash, is_admin, created_at) VALUES(?, ?, ?, ?, ?)`,
+			u.PublicID, u.Name, string(hash), u.IsAdmin, u.CreatedAt.UnixMilli())
+		if err != nil {
+			if isUniqueViolation(err) {
+				return ErrConflict
+			}
+			return err
+		}
+		u.ID, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return User{}, err
+	}
+	return u, nil
+}
+
+// Authenticate returns the user whose name and password match, or
+// ErrBadCredentials.
+func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
+	var hash string
+	u, err := s.scanUser(s.rdb.QueryRowContext(ctx,
+		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE name = ?`, name), &hash)
+	if errors.Is(err, ErrNotFound) {
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		return User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return User{}, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// UserByID returns the user with that id, or ErrNotFound.
+func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
+	var hash string
+	return s.scanUser(s.rdb.QueryRowContext(ctx,
+		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE id = ?`, id), &hash)
+}
+
+// UserByName returns the user with that name (case-insensitive), or ErrNotFound.
+func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
+	var hash string
+	return s.scanUser(s.rdb.QueryRowContext(ctx,
+		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE name = ?`, name), &hash)
+}
+
+// CountUsers returns how many accounts exist.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	return n, err
+}
+
+func (s *Store) scanUser(row *sql.Row, hash *string) (User, error) {
+	var u User
+	var created int64
+	err := row.Scan(&u.ID, &u.PublicID, &u.Name, &u.IsAdmin, &created, hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, err
+	}
+	u.CreatedAt = fromMs(created)
+	return u, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
