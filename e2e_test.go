@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds the browser for end-to-end tests. Under CI=true a
+// missing browser fails the test: CI must really run it.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"} {
+		if name == "" {
+			continue
+		}
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("Chromium not found but CI=true: .ci/run must install Debian's chromium")
+	}
+	t.Skip("Chromium not installed (apt-get install chromium); skipping the browser test")
+	return ""
+}
+
+// newBrowser starts headless Chromium and returns a tab context.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	// Chromium's helper processes may still write to their profile for a
+	// moment after the browser is closed, so t.TempDir's strict cleanup
+	// would fail the test; remove the profile best-effort instead.
+	profile, err := os.MkdirTemp("", "wxpush-e2e-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1200, 900),
+	)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(actx)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+func signUpInBrowser(t *testing.T, ctx context.Context, base, name string) {
+	t.Helper()
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/signup"),
+		chromedp.WaitVisible(`#signup-submit`, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=name]`, name, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=password]`, "password-"+name, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=password2]`, "password-"+name, chromedp.ByQuery),
+		chromedp.Click(`#signup-submit`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#bind-qr`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("sign up: %v", err)
+	}
+}
+
+// TestE2E_BindInSandboxPhoneSwapsLive is the walking skeleton end to end:
+// sign up, open /bind, authorize in the sandbox phone in a second tab, and
+// watch the first tab turn to success without reloading.
+func TestE2E_BindInSandboxPhoneSwapsLive(t *testing.T) {
+	ctx := newBrowser(t)
+	base := startApp(t, nil)
+	signUpInBrowser(t, ctx, base, "alice")
+
+	var qrLoaded bool
+	var authURL string
+	err := chromedp.Run(ctx,
+		chromedp.Evaluate(`(() => { const i = document.querySelector('#bind-qr'); return i.complete && i.naturalWidth > 100 })()`, &qrLoaded),
+		chromedp.AttributeValue(`#open-in-phone`, "href", &authURL, nil, chromedp.ByQuery),
+		// A marker that a page reload would wipe out.
+		chromedp.Evaluate(`window.__sameDocument = 'yes'`, nil),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !qrLoaded {
+		t.Fatal("the QR image did not load")
+	}
+	if !strings.Contains(authURL, "/sandbox/connect/oauth2/authorize?appid=") || !strings.HasSuffix(authURL, "#wechat_redirect") {
+		t.Fatalf("QR URL %q", authURL)
+	}
+
+	// The phone: a second tab of the same browser.
+	phone, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	var result string
+	err = chromedp.Run(phone,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#new-nickname`, chromedp.ByQuery),
+		chromedp.SendKeys(`#new-nickname`, "张三", chromedp.ByQuery),
+		chromedp.Click(`#choose`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#allow`, chromedp.ByQuery),
+		chromedp.Click(`#allow`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#phone-result`, chromedp.ByQuery),
+		chromedp.Text(`#phone-result h1`, &result, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	if result != "绑定成功" {
+		t.Fatalf("phone shows %q", result)
+	}
+
+	// The first tab swaps to success by itself (it polls every 2 s).
+	var success, marker string
+	err = chromedp.Run(ctx,
+		chromedp.WaitVisible(`#bind-success`, chromedp.ByQuery),
+		chromedp.Text(`#bind-success`, &success, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument || 'reloaded'`, &marker),
+	)
+	if err != nil {
+		t.Fatalf("waiting for the success fragment: %v", err)
+	}
+	if success != "绑定成功" || marker != "yes" {
+		t.Fatalf("success %q, document %q: want 绑定成功 without a reload", success, marker)
+	}
+	// Polling stopped: no element polls any more.
+	var pollers int
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll('[hx-trigger]').length`, &pollers)); err != nil {
+		t.Fatal(err)
+	}
+	if pollers != 0 {
+		t.Errorf("%d elements still poll after success", pollers)
+	}
+
+	var state, page string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`#binding-state`, chromedp.ByQuery),
+		chromedp.Text(`#binding-state`, &state, chromedp.ByQuery),
+		chromedp.Text(`#binding`, &page, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != "已绑定" || !strings.Contains(page, "张三") {
+		t.Fatalf("account page: state %q\n%s", state, page)
+	}
+}
+
+// TestE2E_ExpiredQROffersAFreshOne runs with a 2-second QR lifetime.
+func TestE2E_ExpiredQROffersAFreshOne(t *testing.T) {
+	ctx := newBrowser(t)
+	base := startApp(t, map[string]string{"WXPUSH_BIND_TTL": "2s"})
+	signUpInBrowser(t, ctx, base, "bob")
+
+	var firstQR, secondQR, marker string
+	err := chromedp.Run(ctx,
+		chromedp.AttributeValue(`#bind-qr`, "src", &firstQR, nil, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument = 'yes'`, nil),
+		chromedp.WaitVisible(`#bind-expired`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument || 'reloaded'`, &marker),
+		chromedp.Click(`#refresh-qr`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#bind-qr`, chromedp.ByQuery),
+		chromedp.AttributeValue(`#bind-qr`, "src", &secondQR, nil, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("expired QR path: %v", err)
+	}
+	if marker != "yes" {
+		t.Error("the page reloaded to show the expired state")
+	}
+	if secondQR == "" || secondQR == firstQR {
+		t.Error("refresh did not bring a new QR code")
+	}
+}
