@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +31,9 @@ type config struct {
 	SandboxTTL  time.Duration // access-token lifetime inside the sandbox
 	LogLevel    string
 	LogFormat   string
+	Workers     int     // outbox workers
+	Rate        float64 // outbox sends per second; 0 = unlimited
+	MaxAttempts int     // attempts before a transient failure is final
 }
 
 // loadDotEnv reads KEY=VALUE lines from path. A missing file is not an
@@ -115,6 +119,21 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	c.OAuthScope = def("WX_OAUTH_SCOPE", "snsapi_userinfo")
 	c.LogLevel = def("WXPUSH_LOG_LEVEL", "info")
 	c.LogFormat = def("WXPUSH_LOG_FORMAT", "text")
+	num := func(key string, def float64) float64 {
+		v := env(key)
+		if v == "" {
+			return def
+		}
+		f, perr := strconv.ParseFloat(v, 64)
+		if perr != nil || f < 0 {
+			err = errors.Join(err, fmt.Errorf("%s=%q: want a non-negative number", key, v))
+			return def
+		}
+		return f
+	}
+	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 16)), "concurrent sends (WXPUSH_WORKERS)")
+	fs.Float64Var(&c.Rate, "rate", num("WXPUSH_RATE", 0), "sends per second, 0 = unlimited (WXPUSH_RATE)")
+	c.MaxAttempts = int(num("WXPUSH_MAX_ATTEMPTS", 6))
 	c.BindTTL = dur("WXPUSH_BIND_TTL", 10*time.Minute)
 	c.SandboxTTL = dur("WXPUSH_SANDBOX_TOKEN_TTL", 7200*time.Second)
 	return c, err
@@ -135,6 +154,9 @@ func (c *config) check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("WXPUSH_BASE_URL=%q: want an absolute http(s) URL such as https://push.example.com", c.BaseURL)
 		}
+	}
+	if c.Workers < 1 || c.Workers > 1000 {
+		return fmt.Errorf("WXPUSH_WORKERS=%d: want 1 to 1000", c.Workers)
 	}
 	if c.AESKey != "" && len(c.AESKey) != 43 {
 		return fmt.Errorf("WX_ENCODING_AES_KEY must be 43 characters (it has %d)", len(c.AESKey))

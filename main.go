@@ -18,10 +18,12 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
@@ -43,6 +45,7 @@ Usage:
   wxpush [serve] [-addr ADDR] [-db FILE] [-base-url URL] [-sandbox]
   wxpush user add NAME [-admin] [-db FILE]     (password read from stdin)
   wxpush migrate status [-db FILE]
+  wxpush send (-to NAME[,NAME] | -all) (-text TEXT | -template ID -data key=value ...) [-url URL] [-wait]
   wxpush version
 
 Configuration comes from the environment and from ./.env (see README.md).
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runUser(ctx, args, env, stdin, stdout)
 	case "migrate":
 		return runMigrate(ctx, args, env, stdout)
+	case "send":
+		return runSend(ctx, args, env, stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
@@ -145,6 +150,19 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	base, _ := url.Parse(strings.TrimRight(c.BaseURL, "/"))
 
+	// One HTTP client for all WeChat calls, with enough idle connections for
+	// every outbox worker (the default keeps only 2 per host).
+	httpClient := &http.Client{
+		Timeout: 15 * time.Second,
+		Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConns:        2 * c.Workers,
+			MaxIdleConnsPerHost: 2 * c.Workers,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			ForceAttemptHTTP2:   true,
+		},
+	}
 	srv := handlers.Server{
 		Store:  st,
 		Static: static.New(),
@@ -171,10 +189,14 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		srv.WeChat = &wechat.Client{
 			AppID:     c.AppID,
 			AppSecret: c.AppSecret,
-			APIBase:   "https://api.weixin.qq.com",
-			OAuthBase: "https://open.weixin.qq.com",
+			APIBase:   wechat.DefaultAPIBase,
+			OAuthBase: wechat.DefaultOAuthBase,
 		}
 	}
+	srv.WeChat.HTTP = httpClient
+	srv.Tokens = wechat.NewTokenManager(srv.WeChat, wechat.TokenOptions{Cache: tokenCache{st}, Log: log})
+	srv.Outbox = outbox.New(st, outbox.WeChatSender{Client: srv.WeChat, Tokens: srv.Tokens},
+		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
 	srv.Sessions, err = handlers.NewCookieStore(ctx, st, base.Scheme == "https")
 	if err != nil {
 		return err
@@ -190,6 +212,29 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+
+	// Background work starts once the server answers: in sandbox mode the
+	// WeChat API it calls is this very server.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	var bgDone sync.WaitGroup
+	bgDone.Add(2)
+	go func() { defer bgDone.Done(); srv.Tokens.Run(bg) }()
+	go func() {
+		defer bgDone.Done()
+		if err := srv.Outbox.Run(bg); err != nil {
+			log.Error("outbox stopped", "err", err)
+		}
+	}()
+	go func() {
+		n, err := handlers.SyncTemplates(bg, st, srv.WeChat, srv.Tokens)
+		if err != nil {
+			log.Warn("template sync at start-up failed; use the dashboard's sync button later", "err", err)
+			return
+		}
+		log.Info("templates synced", "count", n)
+	}()
+
 	mode := "WeChat app " + c.AppID
 	if c.Sandbox {
 		mode = "sandbox mode (built-in WeChat emulator at " + base.String() + "/sandbox/)"
@@ -203,6 +248,10 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// Stop the outbox first (it drains in-flight sends, bounded), then the
+	// HTTP server, which in sandbox mode those sends still need.
+	stopBG()
+	bgDone.Wait()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := hs.Shutdown(sctx); err != nil {
@@ -345,4 +394,23 @@ func defaultString(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// tokenCache keeps the WeChat access token in the database, so a restart
+// does not fetch (and pay quota for) a new one.
+type tokenCache struct{ st *store.Store }
+
+func (c tokenCache) LoadToken(ctx context.Context, appID string) (wechat.Token, error) {
+	tok, exp, err := c.st.AccessToken(ctx, appID)
+	if errors.Is(err, store.ErrNotFound) {
+		return wechat.Token{}, wechat.ErrNoToken
+	}
+	if err != nil {
+		return wechat.Token{}, err
+	}
+	return wechat.Token{AccessToken: tok, ExpiresAt: exp, ExpiresIn: int(time.Until(exp).Seconds())}, nil
+}
+
+func (c tokenCache) SaveToken(ctx context.Context, appID string, t wechat.Token) error {
+	return c.st.SaveAccessToken(ctx, appID, t.AccessToken, t.ExpiresAt)
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
@@ -38,10 +39,12 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // testApp is the whole site on a loopback server, with the sandbox mounted
 // at /sandbox/ exactly as sandbox mode runs it.
 type testApp struct {
-	URL   string
-	Store *store.Store
-	SB    *sandbox.Sandbox
-	Clock *clock
+	URL    string
+	Store  *store.Store
+	SB     *sandbox.Sandbox
+	Clock  *clock
+	Client *wechat.Client
+	Tokens *wechat.TokenManager
 }
 
 func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
@@ -73,12 +76,18 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	client := &wechat.Client{
+		AppID: "wxtestapp0001", AppSecret: "test-secret-0123456789",
+		APIBase: base.String() + "/sandbox", OAuthBase: base.String() + "/sandbox",
+	}
+	tokens := wechat.NewTokenManager(client, wechat.TokenOptions{})
+	ob := outbox.New(st, outbox.WeChatSender{Client: client, Tokens: tokens},
+		outbox.Config{Workers: 4, BaseBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}, nil)
 	srv := handlers.New(handlers.Server{
-		Store: st,
-		WeChat: &wechat.Client{
-			AppID: "wxtestapp0001", AppSecret: "test-secret-0123456789",
-			APIBase: base.String() + "/sandbox", OAuthBase: base.String() + "/sandbox",
-		},
+		Store:    st,
+		WeChat:   client,
+		Tokens:   tokens,
+		Outbox:   ob,
 		Sessions: sessions,
 		Static:   static.New(),
 		Sandbox:  sb,
@@ -89,7 +98,11 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c}
+	octx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ob.Run(octx) }()
+	t.Cleanup(func() { stop(); <-done })
+	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

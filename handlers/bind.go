@@ -98,7 +98,7 @@ func (s *Server) bindStatus(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/bind", http.StatusSeeOther)
 		return nil
 	}
-	tok, err := s.Store.BindTokenByID(ctx, u.ID, id)
+	tok, b, err := s.Store.BindStatus(ctx, u.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return errorf(http.StatusNotFound, "二维码不存在", "这个绑定二维码不存在，请刷新页面。")
 	}
@@ -108,12 +108,8 @@ func (s *Server) bindStatus(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	// Bound through this token, or through another tab's token since this
 	// one was issued: either way the user is done.
-	b, err := s.Store.Binding(ctx, u.ID)
-	switch {
-	case err == nil && (tok.Used() || b.BoundAt.After(tok.CreatedAt)):
+	if b != nil && (tok.Used() || b.BoundAt.After(tok.CreatedAt)) {
 		return s.swapPanel(w, r, views.BindPanel{State: "bound", OpenID: wechat.MaskOpenID(b.OpenID), Nickname: b.Nickname, BoundAt: fmtTime(b.BoundAt)})
-	case err != nil && !errors.Is(err, store.ErrNotFound):
-		return err
 	}
 	if tok.Used() || tok.Expired(s.Now()) {
 		// A used token without a binding was unbound since: offer a new QR.

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -40,11 +41,13 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		start := time.Now()
 		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
-		log := s.Log.With("request_id", id)
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKeyLog, log)))
-		log.Info("http", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"dur_ms", float64(time.Since(start).Microseconds())/1000)
+		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKeyRequestID, id)))
+		if s.Log.Enabled(r.Context(), slog.LevelInfo) {
+			s.Log.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("request_id", id),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+				slog.Float64("dur_ms", float64(time.Since(start).Microseconds())/1000))
+		}
 	})
 }
 

@@ -27,6 +27,19 @@ func (s *Server) Handler() http.Handler {
 
 	// Admins.
 	mux.Handle("POST /settings/signup", s.requireAdmin(s.handle(s.setSignup)))
+	mux.Handle("GET /admin", s.requireAdmin(s.handle(s.dashboard)))
+	mux.Handle("POST /admin/users/refresh", s.requireAdmin(s.handle(s.refreshFollowing)))
+	mux.Handle("POST /admin/outbox/resume", s.requireAdmin(s.handle(s.resumeOutbox)))
+	mux.Handle("GET /admin/compose", s.requireAdmin(s.handle(s.composePage)))
+	mux.Handle("GET /admin/compose/fields", s.requireAdmin(s.handle(s.composeFields)))
+	mux.Handle("POST /admin/compose/preview", s.requireAdmin(s.handle(s.composePreview)))
+	mux.Handle("POST /admin/compose", s.requireAdmin(s.handle(s.send)))
+	mux.Handle("GET /admin/messages", s.requireAdmin(s.handle(s.messages)))
+	mux.Handle("GET /admin/messages/{id}", s.requireAdmin(s.handle(s.message)))
+	mux.Handle("GET /admin/messages/{id}/progress", s.requireAdmin(s.handle(s.messageProgress)))
+	mux.Handle("POST /admin/messages/{id}/retry", s.requireAdmin(s.handle(s.retryFailed)))
+	mux.Handle("GET /admin/templates", s.requireAdmin(s.handle(s.templates)))
+	mux.Handle("POST /admin/templates/sync", s.requireAdmin(s.handle(s.syncTemplates)))
 
 	// WeChat: the OAuth redirect opens on the user's phone, without our session.
 	mux.Handle("GET /wechat/oauth/callback", s.handle(s.oauthCallback))

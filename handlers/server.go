@@ -5,6 +5,7 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
 
+	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
@@ -37,6 +39,8 @@ type Server struct {
 	WeChat   *wechat.Client
 	Sessions *sessions.CookieStore
 	Static   *static.Handler
+	Tokens   *wechat.TokenManager
+	Outbox   *outbox.Outbox
 	Sandbox  http.Handler // mounted at /sandbox/ in sandbox mode; nil otherwise
 	Log      *slog.Logger
 	Config   Config
@@ -161,7 +165,7 @@ type ctxKey int
 
 const (
 	ctxKeyUser ctxKey = iota
-	ctxKeyLog
+	ctxKeyRequestID
 )
 
 func userFrom(ctx context.Context) (store.User, bool) {
@@ -169,9 +173,11 @@ func userFrom(ctx context.Context) (store.User, bool) {
 	return u, ok
 }
 
+// logger returns the logger for a request, carrying its id. It is built
+// only when something is logged.
 func (s *Server) logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(ctxKeyLog).(*slog.Logger); ok {
-		return l
+	if id, ok := ctx.Value(ctxKeyRequestID).(string); ok {
+		return s.Log.With("request_id", id)
 	}
 	return s.Log
 }
@@ -179,5 +185,5 @@ func (s *Server) logger(ctx context.Context) *slog.Logger {
 func newRequestID() string {
 	var b [8]byte
 	rand.Read(b[:])
-	return fmt.Sprintf("%x", b)
+	return hex.EncodeToString(b[:])
 }

@@ -66,6 +66,7 @@ func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duratio
 	if err != nil {
 		return "", BindToken{}, err
 	}
+	s.cache.putToken(t)
 	return token, t, nil
 }
 
@@ -107,6 +108,7 @@ func scanBindToken(row interface{ Scan(...any) error }) (BindToken, error) {
 // another openid is re-bound to this one.
 func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (Binding, error) {
 	now := s.nowMs()
+	var used BindToken
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		t, err := scanBindToken(tx.QueryRowContext(ctx,
 			`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, hashToken(token)))
@@ -137,11 +139,15 @@ func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (B
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE bind_tokens SET used_at = ? WHERE id = ?`, now, t.ID)
+		t.UsedAt = fromMs(now)
+		used = t
 		return err
 	})
 	if err != nil {
 		return Binding{}, err
 	}
+	s.cache.putToken(used)
+	s.cache.putBinding(b.UserID, &b)
 	return b, nil
 }
 
@@ -165,6 +171,7 @@ func (s *Store) Binding(ctx context.Context, userID int64) (Binding, error) {
 // Unbind removes the user's binding; ErrNotFound when there was none.
 func (s *Store) Unbind(ctx context.Context, userID int64) error {
 	res, err := s.wdb.ExecContext(ctx, `DELETE FROM bindings WHERE user_id = ?`, userID)
+	s.cache.forgetBinding(userID)
 	if err != nil {
 		return err
 	}
@@ -172,4 +179,37 @@ func (s *Store) Unbind(ctx context.Context, userID int64) error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// BindStatus returns the user's token with that id together with the
+// user's current binding (nil when unbound), in one query: the binding page
+// polls it every 2 seconds. ErrNotFound when the token is not the user's.
+func (s *Store) BindStatus(ctx context.Context, userID, tokenID int64) (BindToken, *Binding, error) {
+	if t, b, ok := s.cache.bindStatus(userID, tokenID); ok {
+		return t, b, nil
+	}
+	var t BindToken
+	var created, expires int64
+	var used, bound sql.NullInt64
+	var openid, nick sql.NullString
+	err := s.bindStatus.QueryRowContext(ctx, tokenID, userID).
+		Scan(&t.ID, &t.UserID, &created, &expires, &used, &openid, &nick, &bound)
+	if errors.Is(err, sql.ErrNoRows) {
+		return BindToken{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return BindToken{}, nil, err
+	}
+	t.CreatedAt, t.ExpiresAt = fromMs(created), fromMs(expires)
+	if used.Valid {
+		t.UsedAt = fromMs(used.Int64)
+	}
+	s.cache.putToken(t)
+	if !openid.Valid {
+		s.cache.putBinding(userID, nil)
+		return t, nil, nil
+	}
+	b := &Binding{UserID: userID, OpenID: openid.String, Nickname: nick.String, BoundAt: fromMs(bound.Int64)}
+	s.cache.putBinding(userID, b)
+	return t, b, nil
 }

@@ -39,6 +39,13 @@ type Store struct {
 	now func() time.Time
 
 	bcryptCost int
+
+	// Prepared once: these run on every authenticated request and poll,
+	// and preparing costs more than running them.
+	userByID   *sql.Stmt
+	bindStatus *sql.Stmt
+
+	cache *cache
 }
 
 // Open opens (creating if needed) the database at path and applies every
@@ -51,6 +58,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if _, err := s.provider().Up(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := s.prepare(); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("prepare statements: %w", err)
 	}
 	return s, nil
 }
@@ -90,7 +101,21 @@ func openNoMigrate(path string) (*Store, error) {
 	n := max(4, 2*runtime.NumCPU())
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost}, nil
+	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache()}, nil
+}
+
+// prepare readies the hot statements; it runs once the schema exists.
+func (s *Store) prepare() error {
+	var err error
+	if s.userByID, err = s.rdb.Prepare(
+		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE id = ?`); err != nil {
+		return err
+	}
+	s.bindStatus, err = s.rdb.Prepare(
+		`SELECT t.id, t.user_id, t.created_at, t.expires_at, t.used_at, b.openid, b.nickname, b.bound_at
+		 FROM bind_tokens t LEFT JOIN bindings b ON b.user_id = t.user_id
+		 WHERE t.id = ? AND t.user_id = ?`)
+	return err
 }
 
 // SetClock replaces the store's clock; tests use it to expire tokens.
@@ -98,6 +123,11 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.userByID, s.bindStatus} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 

@@ -89,9 +89,15 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 
 // UserByID returns the user with that id, or ErrNotFound.
 func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
+	if u, ok := s.cache.user(id); ok {
+		return u, nil
+	}
 	var hash string
-	return s.scanUser(s.rdb.QueryRowContext(ctx,
-		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE id = ?`, id), &hash)
+	u, err := s.scanUser(s.userByID.QueryRowContext(ctx, id), &hash)
+	if err == nil {
+		s.cache.putUser(u)
+	}
+	return u, err
 }
 
 // UserByName returns the user with that name (case-insensitive), or ErrNotFound.

@@ -1,6 +1,7 @@
 // Package wechat is a client for the WeChat Official Account API: access
-// tokens, web authorization (OAuth) and server-URL signatures. It knows
-// nothing of wxpush's users. The facts it follows are in
+// tokens and their manager, web authorization (OAuth), template and
+// customer-service messages, follower info and server-URL signatures. It
+// knows nothing of wxpush's users. The facts it follows are in
 // shared/wechat-api.md (cited as §N).
 package wechat
 
@@ -106,7 +107,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 			return fmt.Errorf("wechat: %s %s: bad errcode %q", method, path, head.ErrCode.String())
 		}
 		if code != 0 {
-			return &Error{Code: int(code), Msg: redact(head.ErrMsg, c.AppSecret)}
+			return &Error{Code: int(code), Msg: redact(head.ErrMsg, c.AppSecret), tokenAPI: isTokenPath(path)}
 		}
 	}
 	if out == nil {
@@ -116,6 +117,11 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return fmt.Errorf("wechat: %s %s: decode response: %w", method, path, err)
 	}
 	return nil
+}
+
+// isTokenPath reports the endpoints that mint global access tokens (§1).
+func isTokenPath(path string) bool {
+	return path == "/cgi-bin/token" || path == "/cgi-bin/stable_token"
 }
 
 func decode(data []byte, v any) error {

@@ -14,6 +14,10 @@ import (
 type Error struct {
 	Code int
 	Msg  string // errmsg as sent, usually ending in " rid: …" (show it to admins)
+
+	// tokenAPI marks an answer from /cgi-bin/token or /cgi-bin/stable_token,
+	// where 40001 means a wrong secret rather than a stale token (§1).
+	tokenAPI bool
 }
 
 func (e *Error) Error() string {
@@ -22,9 +26,13 @@ func (e *Error) Error() string {
 
 // TokenInvalid reports whether the access token used was invalid, superseded
 // or expired: drop the cached token, fetch one, retry the call once (§1, §6).
-// From /cgi-bin/token itself 40001 means a wrong secret instead; don't retry
-// token fetches on it.
+// From the token endpoints themselves 40001 means a wrong secret instead
+// (§1): such an error is a ConfigProblem, not TokenInvalid, so that nobody
+// loops fetching tokens on it.
 func (e *Error) TokenInvalid() bool {
+	if e.tokenAPI {
+		return false
+	}
 	switch e.Code {
 	case 40001, 40014, 42001:
 		return true
@@ -51,6 +59,8 @@ func (e *Error) QuotaExceeded() bool { return e.Code == 45009 }
 // secret, IP whitelist, API not granted to the account (§6).
 func (e *Error) ConfigProblem() bool {
 	switch e.Code {
+	case 40001:
+		return e.tokenAPI
 	case 40013, 40125, 40164, 40243, 41002, 41004, 48001, 48004, 89503, 89506, 89507:
 		return true
 	}
@@ -109,6 +119,9 @@ var explanations = map[int]string{
 
 // Explain returns a short explanation in Chinese for people.
 func (e *Error) Explain() string {
+	if e.tokenAPI && e.Code == 40001 {
+		return "AppSecret 错误（获取 access_token 时返回 40001），请检查公众号配置"
+	}
 	if s, ok := explanations[e.Code]; ok {
 		return s
 	}

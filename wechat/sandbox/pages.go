@@ -3,9 +3,15 @@ package sandbox
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"html"
+	"math"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -36,22 +42,23 @@ type consentView struct {
 }
 
 type homeView struct {
-	Users []User
-}
-
-// phoneMessage is one item on a phone's message list (filled in by the
-// message-sending endpoints).
-type phoneMessage struct {
-	Time  time.Time
-	Kind  string // e.g. 模板消息, 客服消息
-	Title string
-	Body  string
-	URL   string
+	Users          []User
+	Templates      []Template
+	Faults         Faults
+	Stats          Stats
+	TotalDelivered int
+	Problem        string
+	// Form values to show again after a problem.
+	TemplateTitle, TemplateContent string
 }
 
 type phoneView struct {
 	User     User
-	Messages []phoneMessage
+	Messages []Message
+	// The customer-service windows open now: messages left, until when.
+	WindowLeft  int
+	WindowUntil time.Time
+	Problem     string
 }
 
 // render writes a page; rendering into a buffer first lets a failure still
@@ -68,15 +75,78 @@ func (s *Sandbox) render(w http.ResponseWriter, r *http.Request, status int, c t
 	w.Write(buf.Bytes())
 }
 
-// handleHome: GET / explains the sandbox and lists its users.
+// handleHome: GET / explains the sandbox and lists its users, templates
+// and fault settings.
 func (s *Sandbox) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, homePage(s.layout(), homeView{Users: s.Users()}))
+	s.renderHome(w, r, http.StatusOK, homeView{})
+}
+
+func (s *Sandbox) renderHome(w http.ResponseWriter, r *http.Request, status int, v homeView) {
+	v.Users, v.Templates, v.Faults, v.Stats, v.TotalDelivered = s.Users(), s.Templates(), s.Faults(), s.Stats(), s.TotalDelivered()
+	s.render(w, r, status, homePage(s.layout(), v))
+}
+
+func (s *Sandbox) backHome(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, s.opts.PathPrefix+"/", http.StatusSeeOther)
+}
+
+// handleAddTemplate: POST /templates adds a template (the test account
+// lets you write any content, §4).
+func (s *Sandbox) handleAddTemplate(w http.ResponseWriter, r *http.Request) {
+	title, content := r.PostFormValue("title"), r.PostFormValue("content")
+	if _, err := s.AddTemplate(title, content); err != nil {
+		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: err.Error(), TemplateTitle: title, TemplateContent: content})
+		return
+	}
+	s.backHome(w, r)
+}
+
+// handleSetFaults: POST /faults sets the fault injection from the form:
+// latency in milliseconds, rates in percent, limits as counts (empty = 0).
+func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
+	num := func(name string, max float64) (float64, bool) {
+		v := strings.TrimSpace(r.PostFormValue(name))
+		if v == "" {
+			return 0, true
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		return f, err == nil && f >= 0 && f <= max && !math.IsNaN(f)
+	}
+	lat, ok1 := num("latency_ms", 60_000)
+	errPct, ok2 := num("error_pct", 100)
+	p500, ok3 := num("http500_pct", 100)
+	perSec, ok4 := num("per_second", 1e9)
+	daily, ok5 := num("daily_quota", 1e9)
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额为非负整数"})
+		return
+	}
+	s.SetFaults(Faults{
+		Latency:        time.Duration(lat * float64(time.Millisecond)),
+		ErrorRate:      errPct / 100,
+		HTTP500Rate:    p500 / 100,
+		PerSecondLimit: int(perSec),
+		DailyQuota:     int(daily),
+	})
+	s.backHome(w, r)
+}
+
+// handleInvalidateTokens: POST /tokens/invalidate (使令牌失效).
+func (s *Sandbox) handleInvalidateTokens(w http.ResponseWriter, r *http.Request) {
+	s.InvalidateTokens()
+	s.backHome(w, r)
+}
+
+// handleResetQuota: POST /quota/reset, like clear_quota.
+func (s *Sandbox) handleResetQuota(w http.ResponseWriter, r *http.Request) {
+	s.ResetQuota()
+	s.backHome(w, r)
 }
 
 // handleAddUser: POST /users adds a simulated user, then back home.
 func (s *Sandbox) handleAddUser(w http.ResponseWriter, r *http.Request) {
 	s.AddUser(r.PostFormValue("nickname"))
-	http.Redirect(w, r, s.opts.PathPrefix+"/", http.StatusSeeOther)
+	s.backHome(w, r)
 }
 
 // handlePhones: GET /phone lists the phones (one per simulated user).
@@ -84,14 +154,57 @@ func (s *Sandbox) handlePhones(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, phonesPage(s.layout(), s.Users()))
 }
 
-// handlePhone: GET /phone/{openid} is one user's phone.
+// handlePhone: GET /phone/{openid} is one user's phone: the conversation
+// with the account, follow state and a box to message the account.
 func (s *Sandbox) handlePhone(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.User(r.PathValue("openid"))
+	s.renderPhone(w, r, http.StatusOK, "")
+}
+
+func (s *Sandbox) renderPhone(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	s.mu.Lock()
+	m, ok := s.users[r.PathValue("openid")]
+	var v phoneView
+	if ok {
+		v = phoneView{User: m.User, Messages: m.lastMessages(), Problem: problem}
+		v.WindowLeft, v.WindowUntil = m.windowSummary(s.opts.Now())
+	}
+	s.mu.Unlock()
 	if !ok {
 		s.render(w, r, http.StatusNotFound, notFoundPage(s.layout(), "没有这个用户"))
 		return
 	}
-	s.render(w, r, http.StatusOK, phonePage(s.layout(), phoneView{User: u}))
+	s.render(w, r, status, phonePage(s.layout(), v))
+}
+
+// handleFollow and handleUnfollow: POST /phone/{openid}/follow and
+// /unfollow, the phone's 关注公众号 and 取消关注 buttons.
+func (s *Sandbox) handleFollow(w http.ResponseWriter, r *http.Request)   { s.setFollowing(w, r, true) }
+func (s *Sandbox) handleUnfollow(w http.ResponseWriter, r *http.Request) { s.setFollowing(w, r, false) }
+
+func (s *Sandbox) setFollowing(w http.ResponseWriter, r *http.Request, follow bool) {
+	if err := s.SetFollowing(r.PathValue("openid"), follow); err != nil {
+		s.render(w, r, http.StatusNotFound, notFoundPage(s.layout(), "没有这个用户"))
+		return
+	}
+	s.backToPhone(w, r)
+}
+
+func (s *Sandbox) backToPhone(w http.ResponseWriter, r *http.Request) {
+	http.Redirect(w, r, s.opts.PathPrefix+"/phone/"+url.PathEscape(r.PathValue("openid")), http.StatusSeeOther)
+}
+
+// handleSay: POST /phone/{openid}/say, the user messaging the account.
+func (s *Sandbox) handleSay(w http.ResponseWriter, r *http.Request) {
+	switch err := s.Say(r.PathValue("openid"), r.PostFormValue("text")); {
+	case errors.Is(err, ErrNoUser):
+		s.render(w, r, http.StatusNotFound, notFoundPage(s.layout(), "没有这个用户"))
+	case errors.Is(err, ErrNotFollowing):
+		s.renderPhone(w, r, http.StatusConflict, "关注公众号后才能发消息")
+	case err != nil:
+		s.renderPhone(w, r, http.StatusBadRequest, "消息不能为空")
+	default:
+		s.backToPhone(w, r)
+	}
 }
 
 // handleAvatar: GET /avatar/{openid} draws a simulated user's head image:
@@ -121,3 +234,59 @@ func scopeLabel(scope string) string {
 }
 
 func fmtTime(t time.Time) string { return t.In(beijing).Format("01-02 15:04") }
+
+// fmtDate is a template card's date line, as WeChat shows it.
+func fmtDate(t time.Time) string { return t.In(beijing).Format("1月2日") }
+
+func msgID(m Message) string { return strconv.FormatInt(m.MsgID, 10) }
+
+// msgClass is a conversation item's CSS class.
+func msgClass(m Message) string {
+	switch {
+	case m.Kind == KindTemplate:
+		return "msg msg-template"
+	case m.Kind == KindNews:
+		return "msg msg-news"
+	case m.FromUser:
+		return "msg msg-text msg-mine"
+	}
+	return "msg msg-text"
+}
+
+func fmtLatency(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64)
+}
+
+func fmtPct(rate float64) string {
+	if rate == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(rate*100, 'f', -1, 64)
+}
+
+func fmtCount(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// errorSummary lists the error codes answered, "40001×2, 45015×1".
+func errorSummary(errs map[int]int) string {
+	codes := make([]int, 0, len(errs))
+	for c := range errs {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	parts := make([]string, len(codes))
+	for i, c := range codes {
+		parts[i] = fmt.Sprintf("%d×%d", c, errs[c])
+	}
+	if len(parts) == 0 {
+		return "无"
+	}
+	return strings.Join(parts, "，")
+}

@@ -4,7 +4,18 @@
 // is in wechat-api-details.md §1.3). It is an http.Handler: the app mounts it
 // under /sandbox when no real credentials are configured, and tests run it
 // alone with httptest.NewServer. It also "plays the phone": simulated users
-// choose and consent on the OAuth page and have a phone page of their own.
+// choose and consent on the OAuth page and have a phone page of their own,
+// where they follow or unfollow, message the account and read what it sent
+// (template cards, customer-service bubbles). Its home page adds templates
+// and sets the fault injection (Faults) tests and benchmarks use.
+//
+// Routes: API GET /cgi-bin/token, /cgi-bin/stable_token,
+// GET /cgi-bin/get_api_domain_ip, POST /cgi-bin/message/custom/send,
+// POST /cgi-bin/message/template/send,
+// GET /cgi-bin/template/get_all_private_template, GET /cgi-bin/user/info,
+// POST /cgi-bin/user/info/batchget, the /sns/* OAuth endpoints and
+// /connect/oauth2/authorize; pages /, /phone, /phone/{openid} and their
+// POST forms (routes in sandbox.go).
 package sandbox
 
 import (
@@ -18,6 +29,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -39,12 +51,24 @@ type Options struct {
 	// Users are the nicknames of simulated users seeded at start; default
 	// 张三, 李四, 王五.
 	Users []string
+	// NewUsersUnfollowed makes new and seeded users start as non-followers;
+	// by default they follow the account from the moment they are created.
+	NewUsersUnfollowed bool
+	// Faults are the initial fault-injection settings (see SetFaults).
+	Faults Faults
+	// OnTemplateSent, if set, is called after each template message is
+	// delivered (not for client_msg_id repeats), outside the sandbox's lock
+	// and before the send's answer is written: start anything slow (such as
+	// a TEMPLATESENDJOBFINISH push, §7) in its own goroutine.
+	OnTemplateSent func(openid string, msgid int64)
 }
 
 // User is a simulated WeChat user of the account.
 type User struct {
 	OpenID, Nickname, HeadImgURL string
 	Created                      time.Time
+	Following                    bool
+	SubscribeTime                time.Time // last follow; zero if never followed
 }
 
 // Limits the sandbox enforces, as a test account (§1, details §1.1/§1.2).
@@ -63,8 +87,8 @@ type Sandbox struct {
 	mux  *http.ServeMux
 
 	mu        sync.Mutex
-	users     map[string]*User // by openid
-	order     []string         // openids in creation order
+	users     map[string]*member // by openid
+	order     []string           // openids in creation order
 	tokens    map[string]*accessToken
 	latest    *accessToken // last /cgi-bin/token token
 	stable    *accessToken // current stable_token token
@@ -74,6 +98,19 @@ type Sandbox struct {
 	codes     map[string]*oauthCode
 	webTokens map[string]*webToken
 	refreshes map[string]*refreshToken
+
+	// Messaging (messages.go, faults.go, templates.go).
+	faults    atomic.Pointer[Faults]
+	templates atomic.Pointer[templateSet] // copy on write: sends read it without locking
+	tmplMu    sync.Mutex                  // serializes AddTemplate
+	nextMsgID int64
+	delivered int // account → user messages, exact (inboxes are bounded)
+	limits    [numLimitedAPIs]apiLimit
+	stats     Stats // counters other than Errors, under mu
+
+	statsMu  sync.Mutex // apiError and injected faults run with and without mu
+	errors   map[int]int
+	http500s int
 }
 
 // New returns a sandbox seeded with opts.Users.
@@ -96,11 +133,20 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	s := &Sandbox{
 		opts:      opts,
-		users:     map[string]*User{},
+		users:     map[string]*member{},
 		tokens:    map[string]*accessToken{},
 		codes:     map[string]*oauthCode{},
 		webTokens: map[string]*webToken{},
 		refreshes: map[string]*refreshToken{},
+		nextMsgID: firstMsgID(),
+		errors:    map[int]int{},
+	}
+	s.SetFaults(opts.Faults)
+	s.templates.Store(&templateSet{byID: map[string]*Template{}})
+	for _, t := range sampleTemplates {
+		if _, err := s.AddTemplate(t.title, t.content); err != nil {
+			panic("sandbox: sample template: " + err.Error())
+		}
 	}
 	for _, n := range opts.Users {
 		s.AddUser(n)
@@ -115,6 +161,11 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("GET /cgi-bin/token", s.handleToken)
 	m.HandleFunc("/cgi-bin/stable_token", s.handleStableToken) // any method: GET answers 43002
 	m.HandleFunc("GET /cgi-bin/get_api_domain_ip", s.handleAPIDomainIP)
+	m.HandleFunc("POST /cgi-bin/message/custom/send", s.handleCustomSend)
+	m.HandleFunc("POST /cgi-bin/message/template/send", s.handleTemplateSend)
+	m.HandleFunc("GET /cgi-bin/template/get_all_private_template", s.handleTemplates)
+	m.HandleFunc("GET /cgi-bin/user/info", s.handleUserInfo)
+	m.HandleFunc("POST /cgi-bin/user/info/batchget", s.handleUserBatchGet)
 	m.HandleFunc("GET /sns/oauth2/access_token", s.handleSNSAccessToken)
 	m.HandleFunc("GET /sns/oauth2/refresh_token", s.handleSNSRefresh)
 	m.HandleFunc("GET /sns/userinfo", s.handleSNSUserInfo)
@@ -125,14 +176,29 @@ func (s *Sandbox) routes() {
 	// The sandbox's own pages
 	m.HandleFunc("GET /{$}", s.handleHome)
 	m.HandleFunc("POST /users", s.handleAddUser)
+	m.HandleFunc("POST /templates", s.handleAddTemplate)
+	m.HandleFunc("POST /faults", s.handleSetFaults)
+	m.HandleFunc("POST /tokens/invalidate", s.handleInvalidateTokens)
+	m.HandleFunc("POST /quota/reset", s.handleResetQuota)
 	m.HandleFunc("GET /phone", s.handlePhones)
 	m.HandleFunc("GET /phone/{openid}", s.handlePhone)
+	m.HandleFunc("POST /phone/{openid}/follow", s.handleFollow)
+	m.HandleFunc("POST /phone/{openid}/unfollow", s.handleUnfollow)
+	m.HandleFunc("POST /phone/{openid}/say", s.handleSay)
 	m.HandleFunc("GET /avatar/{openid}", s.handleAvatar)
 	s.mux = m
 }
 
-// ServeHTTP serves the API, the OAuth page and the sandbox pages.
-func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API, the OAuth page and the sandbox pages. API calls
+// (/cgi-bin/…) first wait out the injected latency, holding no lock.
+func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/cgi-bin/") {
+		if !s.sleepLatency(r) {
+			return // the caller gave up
+		}
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // AppID is the only app id the sandbox accepts.
 func (s *Sandbox) AppID() string { return s.opts.AppID }
@@ -158,18 +224,22 @@ func (s *Sandbox) AddUser(nickname string) User {
 	openid := OpenID(s.opts.AppID, nickname)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if u, ok := s.users[openid]; ok {
-		return *u
+	if m, ok := s.users[openid]; ok {
+		return m.User
 	}
-	u := &User{
+	now := s.opts.Now()
+	m := &member{User: User{
 		OpenID:     openid,
 		Nickname:   nickname,
 		HeadImgURL: s.opts.PathPrefix + "/avatar/" + openid,
-		Created:    s.opts.Now(),
+		Created:    now,
+	}}
+	if !s.opts.NewUsersUnfollowed {
+		m.follow(now)
 	}
-	s.users[openid] = u
+	s.users[openid] = m
 	s.order = append(s.order, openid)
-	return *u
+	return m.User
 }
 
 func cleanNickname(n string) string {
@@ -192,7 +262,7 @@ func (s *Sandbox) Users() []User {
 	defer s.mu.Unlock()
 	out := make([]User, 0, len(s.order))
 	for _, id := range s.order {
-		out = append(out, *s.users[id])
+		out = append(out, s.users[id].User)
 	}
 	return out
 }
@@ -201,17 +271,17 @@ func (s *Sandbox) Users() []User {
 func (s *Sandbox) User(openid string) (User, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	u, ok := s.users[openid]
+	m, ok := s.users[openid]
 	if !ok {
 		return User{}, false
 	}
-	return *u, true
+	return m.User, true
 }
 
 // dayCounter counts calls per day; WeChat quotas reset at midnight Beijing
 // time (§6, 45009).
 type dayCounter struct {
-	day string
+	day int // yyyymmdd in Beijing
 	n   int
 }
 
@@ -219,8 +289,9 @@ var beijing = time.FixedZone("CST", 8*3600)
 
 // inc counts one call at now and reports whether it is within limit.
 func (d *dayCounter) inc(now time.Time, limit int) bool {
-	day := now.In(beijing).Format(time.DateOnly)
-	if d.day != day {
+	// Compare days without formatting: this runs on every message send.
+	y, m, dd := now.In(beijing).Date()
+	if day := y*10000 + int(m)*100 + dd; d.day != day {
 		d.day, d.n = day, 0
 	}
 	if d.n >= limit {
@@ -236,10 +307,14 @@ var errmsgs = map[int]string{
 	40001: "invalid credential, access_token is invalid or not latest",
 	40002: "invalid grant_type",
 	40003: "invalid openid",
+	40007: "invalid media_id",
+	40008: "invalid message type",
 	40013: "invalid appid",
 	40014: "invalid access_token",
 	40029: "invalid code",
 	40030: "invalid refresh_token",
+	40032: "invalid openid list size",
+	40037: "invalid template_id",
 	40125: "invalid appsecret",
 	40163: "code been used",
 	41001: "access_token missing",
@@ -250,9 +325,18 @@ var errmsgs = map[int]string{
 	42001: "access_token expired",
 	42002: "refresh_token expired",
 	43002: "require POST method",
+	43004: "require subscribe",
 	44002: "empty post data",
+	44003: "empty news data",
+	44004: "empty content",
+	45002: "content size out of limit",
+	45008: "article size out of limit",
 	45009: "reach max api daily quota limit",
+	45011: "api minute-quota reach limit must slower retry next minute",
+	45015: "response out of time limit or subscription is canceled",
+	45047: "out of response count limit",
 	47001: "data format error",
+	47003: "argument invalid!",
 	48001: "api unauthorized",
 }
 
@@ -263,6 +347,15 @@ func (s *Sandbox) apiError(code int) *wechat.Error {
 	if !ok {
 		msg = "unknown error"
 	}
+	return s.apiErrorMsg(code, msg)
+}
+
+// apiErrorMsg is apiError with a specific errmsg (47003 names the field).
+// Every error built is answered, so this is where Stats counts them.
+func (s *Sandbox) apiErrorMsg(code int, msg string) *wechat.Error {
+	s.statsMu.Lock()
+	s.errors[code]++
+	s.statsMu.Unlock()
 	return &wechat.Error{Code: code, Msg: msg + " rid: " + s.rid()}
 }
 

@@ -89,6 +89,7 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.latest.superseded = now
 	}
 	s.latest = s.mintLocked(now)
+	s.stats.TokenFetches++
 	writeJSON(w, tokenJSON{s.latest.value, int(s.opts.TokenTTL / time.Second)})
 }
 
@@ -148,6 +149,7 @@ func (s *Sandbox) handleStableToken(w http.ResponseWriter, r *http.Request) {
 		s.stable = s.mintLocked(now)
 	}
 	left := s.stable.expires.Sub(now) / time.Second
+	s.stats.StableTokenFetches++
 	writeJSON(w, tokenJSON{s.stable.value, int(left)})
 }
 
@@ -162,14 +164,23 @@ func (s *Sandbox) checkAccessToken(r *http.Request) *wechat.Error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.tokens[v]
-	if !ok {
-		return s.apiError(40014)
-	}
-	if end, code := t.end(); !s.opts.Now().Before(end) {
+	if code := s.tokenCodeLocked(v, s.opts.Now()); code != 0 {
 		return s.apiError(code)
 	}
 	return nil
+}
+
+// tokenCodeLocked is checkAccessToken's verdict on a present token: 0 when
+// it is usable at now, else the error code.
+func (s *Sandbox) tokenCodeLocked(v string, now time.Time) int {
+	t, ok := s.tokens[v]
+	if !ok {
+		return 40014
+	}
+	if end, code := t.end(); !now.Before(end) {
+		return code
+	}
+	return 0
 }
 
 // InvalidateTokens retires every global access token at once, as if WeChat

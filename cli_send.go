@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/store"
+)
+
+// dataFlags collects repeated -data key=value flags.
+type dataFlags map[string]string
+
+func (d dataFlags) String() string { return fmt.Sprint(map[string]string(d)) }
+func (d dataFlags) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || strings.TrimSpace(k) == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	d[strings.TrimSpace(k)] = val
+	return nil
+}
+
+// runSend queues a message through the same outbox the dashboard uses. The
+// running server delivers it (it polls the queue); -wait follows progress.
+func runSend(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("send", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	to := fs.String("to", "", "recipients: user names, comma-separated")
+	all := fs.Bool("all", false, "send to every bound user")
+	text := fs.String("text", "", "customer-service text message")
+	tmpl := fs.String("template", "", "template id (a template message)")
+	link := fs.String("url", "", "template message link (optional)")
+	wait := fs.Bool("wait", false, "wait until every delivery is final and print the outcome")
+	db := fs.String("db", defaultString(env("WXPUSH_DB"), "./wxpush.db"), "SQLite database file")
+	data := dataFlags{}
+	fs.Var(data, "data", "template field key=value (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	req := outbox.Request{Source: "cli", All: *all, Text: *text, TemplateID: *tmpl, Data: data, URL: *link}
+	switch {
+	case *text != "" && *tmpl != "":
+		return errors.New("give either -text or -template, not both")
+	case *text != "":
+		req.Kind = store.KindText
+	case *tmpl != "":
+		req.Kind = store.KindTemplate
+	default:
+		return errors.New("usage: wxpush send (-to NAME[,NAME] | -all) (-text TEXT | -template ID -data key=value ...) [-url URL] [-wait]")
+	}
+	if *all == (*to != "") {
+		return errors.New("give exactly one of -to NAME[,NAME] and -all")
+	}
+	for _, n := range strings.Split(*to, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			req.UserNames = append(req.UserNames, n)
+		}
+	}
+	st, err := store.Open(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	m, err := outbox.Enqueue(ctx, st, req)
+	var ie *outbox.InputError
+	if errors.As(err, &ie) {
+		keys := make([]string, 0, len(ie.Fields))
+		for k := range ie.Fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var b strings.Builder
+		b.WriteString("message not sent:")
+		for _, k := range keys {
+			fmt.Fprintf(&b, "\n  %s: %s", k, ie.Fields[k])
+		}
+		return errors.New(b.String())
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "queued message %d to %d recipient(s); the running wxpush server delivers it\n", m.ID, m.Total)
+	if !*wait {
+		return nil
+	}
+	for {
+		m, err = st.Message(ctx, m.ID)
+		if err != nil {
+			return err
+		}
+		if m.Counts.Pending() == 0 {
+			fmt.Fprintf(stdout, "message %d: %d sent, %d failed\n", m.ID, m.Counts.Sent, m.Counts.Failed)
+			if m.Counts.Failed > 0 {
+				return fmt.Errorf("%d deliveries failed; see the dashboard for reasons", m.Counts.Failed)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,499 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/views"
+	"github.com/wxpush/wxpush/wechat"
+)
+
+// csWindow is how long a user's message keeps WeChat's customer-service
+// window open (§4).
+const csWindow = 48 * time.Hour
+
+func kindLabel(kind string) string {
+	if kind == store.KindText {
+		return "客服消息"
+	}
+	return "模板消息"
+}
+
+func (s *Server) tokenView() views.TokenView {
+	if s.Tokens == nil {
+		return views.TokenView{}
+	}
+	st := s.Tokens.Status()
+	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: fmtTime(st.ExpiresAt)}
+	if !v.OK && st.LastError != "" {
+		v.Problem, v.Config = st.LastError, st.ConfigProblem
+	}
+	return v
+}
+
+func (s *Server) personRow(p store.Person) views.PersonRow {
+	r := views.PersonRow{ID: p.ID, Name: p.Name, IsAdmin: p.IsAdmin, Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
+	if p.Bound {
+		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), fmtTime(p.BoundAt)
+	} else {
+		r.Following = "—"
+	}
+	if p.Following != nil {
+		r.Following = map[bool]string{true: "已关注", false: "未关注"}[*p.Following]
+	}
+	if !p.LastInteraction.IsZero() {
+		r.LastInteraction = fmtTime(p.LastInteraction)
+		r.InWindow = s.Now().Sub(p.LastInteraction) < csWindow
+	}
+	return r
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	people, err := s.Store.People(ctx)
+	if err != nil {
+		return err
+	}
+	d := views.Dashboard{Token: s.tokenView(), Users: len(people)}
+	for _, p := range people {
+		row := s.personRow(p)
+		d.People = append(d.People, row)
+		if p.Bound {
+			d.Bound++
+		}
+		if p.Following != nil && *p.Following {
+			d.Following++
+		}
+		if row.InWindow {
+			d.InWindow++
+		}
+	}
+	if s.Outbox != nil {
+		for _, pz := range s.Outbox.Paused() {
+			d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: kindLabel(pz.Kind), Until: fmtTime(pz.Until), Reason: pz.Reason})
+		}
+	}
+	switch r.URL.Query().Get("done") {
+	case "resumed":
+		d.Flash = "已恢复发送。"
+	case "refreshed":
+		d.Flash = "已从微信刷新关注状态。"
+	}
+	if e := r.URL.Query().Get("error"); e != "" {
+		d.Error = e
+	}
+	s.render(w, r, http.StatusOK, views.DashboardPage(s.page(r, "管理后台"), d))
+	return nil
+}
+
+// refreshFollowing asks WeChat which bound users follow the account
+// (user/info/batchget, §5).
+func (s *Server) refreshFollowing(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	rcpts, err := s.Store.Recipients(ctx, true, nil)
+	if err != nil {
+		return err
+	}
+	openids := make([]string, len(rcpts))
+	for i, rc := range rcpts {
+		openids[i] = rc.OpenID
+	}
+	var fs []wechat.Follower
+	if len(openids) > 0 {
+		err = s.Tokens.Do(ctx, func(ctx context.Context, token string) error {
+			var err error
+			fs, err = s.WeChat.Followers(ctx, token, openids)
+			return err
+		})
+	}
+	if err != nil {
+		s.logger(ctx).Warn("refresh following", "err", err)
+		http.Redirect(w, r, "/admin?error="+url.QueryEscape("刷新关注状态失败："+explainErr(err)), http.StatusSeeOther)
+		return nil
+	}
+	now := s.Now()
+	for _, f := range fs {
+		if err := s.Store.SetFollowing(ctx, f.OpenID, f.Subscribed, now); err != nil {
+			return err
+		}
+	}
+	http.Redirect(w, r, "/admin?done=refreshed", http.StatusSeeOther)
+	return nil
+}
+
+// explainErr turns a WeChat call's failure into words for an admin.
+func explainErr(err error) string {
+	var we *wechat.Error
+	if errors.As(err, &we) {
+		return fmt.Sprintf("%s（errcode %d：%s）", we.Explain(), we.Code, we.Msg)
+	}
+	return "无法连接微信服务器：" + err.Error()
+}
+
+func (s *Server) resumeOutbox(w http.ResponseWriter, r *http.Request) error {
+	kind := r.PostFormValue("kind")
+	if kind != store.KindText && kind != store.KindTemplate {
+		return errorf(http.StatusBadRequest, "参数错误", "kind 只能是 text 或 template。")
+	}
+	if err := s.Outbox.Resume(r.Context(), kind); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/admin?done=resumed", http.StatusSeeOther)
+	return nil
+}
+
+// syncTemplates replaces the template list with WeChat's
+// (get_all_private_template, §4).
+func (s *Server) syncTemplates(w http.ResponseWriter, r *http.Request) error {
+	n, err := SyncTemplates(r.Context(), s.Store, s.WeChat, s.Tokens)
+	if err != nil {
+		s.logger(r.Context()).Warn("sync templates", "err", err)
+		return s.templatesPage(w, r, "", "同步失败："+explainErr(err))
+	}
+	return s.templatesPage(w, r, fmt.Sprintf("已同步 %d 个模板。", n), "")
+}
+
+// SyncTemplates fetches the account's templates into the store.
+func SyncTemplates(ctx context.Context, st *store.Store, c *wechat.Client, tm *wechat.TokenManager) (int, error) {
+	var ts []wechat.Template
+	err := tm.Do(ctx, func(ctx context.Context, token string) error {
+		var err error
+		ts, err = c.Templates(ctx, token)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	out := make([]store.Template, len(ts))
+	for i, t := range ts {
+		out[i] = store.Template{ID: t.ID, Title: t.Title, Content: t.Content, Example: t.Example,
+			PrimaryIndustry: t.PrimaryIndustry, DeputyIndustry: t.DeputyIndustry}
+	}
+	return len(out), st.ReplaceTemplates(ctx, out)
+}
+
+func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
+	return s.templatesPage(w, r, "", "")
+}
+
+func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request, flash, problem string) error {
+	ts, err := s.Store.Templates(r.Context())
+	if err != nil {
+		return err
+	}
+	rows := make([]views.TemplateRow, len(ts))
+	for i, t := range ts {
+		rows[i] = views.TemplateRow{ID: t.ID, Title: t.Title, Content: t.Content,
+			Keys: wechat.Template{Content: t.Content}.Keys(), Synced: fmtTime(t.SyncedAt)}
+	}
+	status := http.StatusOK
+	if problem != "" {
+		status = http.StatusBadGateway
+	}
+	s.render(w, r, status, views.TemplatesPage(s.page(r, "模板"), rows, flash, problem))
+	return nil
+}
+
+// composeState reads the compose form (or the query, for a first visit).
+func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compose, outbox.Request, error) {
+	_ = r.ParseForm()
+	f := r.Form
+	c := views.Compose{
+		Kind:       f.Get("kind"),
+		All:        f.Get("to") != "users",
+		Selected:   map[int64]bool{},
+		Text:       f.Get("text"),
+		TemplateID: f.Get("template_id"),
+		URL:        strings.TrimSpace(f.Get("url")),
+		Errors:     map[string]string{},
+	}
+	if c.TemplateID == "" {
+		c.TemplateID = f.Get("template")
+	}
+	if c.Kind == "" {
+		c.Kind = store.KindTemplate
+	}
+	req := outbox.Request{Kind: c.Kind, Text: c.Text, TemplateID: c.TemplateID, URL: c.URL, All: c.All,
+		Data: map[string]string{}, Source: "dashboard"}
+	for _, v := range f["user"] {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
+			c.Selected[id] = true
+			req.UserIDs = append(req.UserIDs, id)
+		}
+	}
+	people, err := s.Store.People(ctx)
+	if err != nil {
+		return c, req, err
+	}
+	for _, p := range people {
+		if p.Bound {
+			row := s.personRow(p)
+			c.Recipients = append(c.Recipients, row)
+			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {
+				c.OutsideWindow = append(c.OutsideWindow, p.Name)
+			}
+		}
+	}
+	ts, err := s.Store.Templates(ctx)
+	if err != nil {
+		return c, req, err
+	}
+	for _, t := range ts {
+		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
+	}
+	c.Preview = views.Preview{Kind: c.Kind, Text: strings.TrimSpace(c.Text), Empty: true}
+	if c.TemplateID != "" {
+		t, err := s.Store.Template(ctx, c.TemplateID)
+		if err == nil {
+			data := map[string]string{}
+			for _, l := range views.TemplateLines(t.Content, nil) {
+				v := f.Get("data." + l.Key)
+				data[l.Key] = v
+				req.Data[l.Key] = v
+				c.Fields = append(c.Fields, views.FieldInput{Key: l.Key, Label: l.Label, Value: v, Hint: fieldHint(l.Key)})
+			}
+			c.Preview = views.Preview{Kind: c.Kind, Title: t.Title, Lines: views.TemplateLines(t.Content, data), URL: c.URL, Text: c.Preview.Text}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return c, req, err
+		}
+	}
+	return c, req, nil
+}
+
+// fieldHint states WeChat's rule for a category-template key (§4).
+func fieldHint(key string) string {
+	prefix := strings.TrimRight(key, "0123456789")
+	return map[string]string{
+		"thing":            "最多 20 个字符",
+		"phrase":           "最多 5 个汉字，只能是汉字",
+		"character_string": "最多 32 位数字、字母或符号，不能有汉字",
+		"number":           "最多 32 位数字，可带小数",
+		"letter":           "最多 32 个字母",
+		"symbol":           "最多 5 个符号",
+		"amount":           "货币符号 + 最多 10 位数字，可带小数，可以“元”结尾",
+		"time":             "24 小时制时间，如 15:01 或 2019年10月1日 15:01",
+		"date":             "日期，如 2019年10月1日，可带时间",
+		"phone_number":     "最多 17 位数字或符号，如 +86-0766-66888866",
+		"car_number":       "最多 8 个字符，如 粤A8Z888挂",
+		"name":             "最多 10 个汉字或 20 个字母",
+		"const":            "平台审核过的固定值，最多 20 个字符",
+	}[prefix]
+}
+
+func (s *Server) composePage(w http.ResponseWriter, r *http.Request) error {
+	c, _, err := s.composeState(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, views.ComposePage(s.page(r, "发送消息"), c))
+	return nil
+}
+
+func (s *Server) composeFields(w http.ResponseWriter, r *http.Request) error {
+	c, _, err := s.composeState(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, views.TemplateFields(c.Fields, nil))
+	return nil
+}
+
+func (s *Server) composePreview(w http.ResponseWriter, r *http.Request) error {
+	c, _, err := s.composeState(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, views.PreviewCard(c.Preview))
+	return nil
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, req, err := s.composeState(ctx, r)
+	if err != nil {
+		return err
+	}
+	u, _ := userFrom(ctx)
+	req.CreatedBy = u.ID
+	m, err := outbox.Enqueue(ctx, s.Store, req)
+	var ie *outbox.InputError
+	if errors.As(err, &ie) {
+		c.Errors = ie.Fields
+		s.render(w, r, http.StatusUnprocessableEntity, views.ComposePage(s.page(r, "发送消息"), c))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.logger(ctx).Info("message queued", "message", m.ID, "kind", m.Kind, "recipients", m.Total, "by", u.PublicID)
+	if s.Outbox != nil {
+		s.Outbox.Notify()
+	}
+	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(m.ID, 10), http.StatusSeeOther)
+	return nil
+}
+
+func progressOf(m store.Message) views.Progress {
+	c := m.Counts
+	p := views.Progress{MessageID: m.ID, Total: m.Total, Sent: c.Sent, Failed: c.Failed,
+		Pending: c.Pending(), Retrying: c.Retrying, Done: c.Pending() == 0}
+	if m.Total > 0 {
+		p.Percent = c.Final() * 100 / m.Total
+	}
+	return p
+}
+
+func (s *Server) messageRow(m store.Message) views.MessageRow {
+	summary := m.Body
+	if m.Kind == store.KindTemplate {
+		var vals []string
+		for _, v := range m.Data {
+			vals = append(vals, v)
+		}
+		summary = m.TemplateID
+		if len(vals) > 0 {
+			summary = strings.Join(vals, " · ")
+		}
+	}
+	author := m.Author
+	if author == "" {
+		author = map[string]string{"cli": "命令行", "api": "API", "sendkey": "推送链接"}[m.Source]
+	}
+	return views.MessageRow{ID: m.ID, When: fmtTime(m.CreatedAt), Kind: kindLabel(m.Kind), Summary: summary,
+		Author: author, Progress: progressOf(m)}
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) error {
+	const page = 50
+	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	ms, err := s.Store.Messages(r.Context(), page, before)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.MessageRow, len(ms))
+	for i, m := range ms {
+		rows[i] = s.messageRow(m)
+	}
+	next := ""
+	if len(ms) == page {
+		next = "/admin/messages?before=" + strconv.FormatInt(ms[len(ms)-1].ID, 10)
+	}
+	s.render(w, r, http.StatusOK, views.MessagesPage(s.page(r, "发送记录"), rows, next))
+	return nil
+}
+
+func (s *Server) loadMessage(r *http.Request) (store.Message, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return store.Message{}, errorf(http.StatusNotFound, "消息不存在", "没有这条消息。")
+	}
+	m, err := s.Store.Message(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return m, errorf(http.StatusNotFound, "消息不存在", "没有这条消息。")
+	}
+	return m, err
+}
+
+// maxListed bounds the deliveries shown on a message page.
+const maxListed = 500
+
+var stateLabels = map[string]string{
+	store.StateQueued: "排队中", store.StateSending: "发送中", store.StateSent: "已发送",
+	store.StateRetrying: "等待重试", store.StateFailed: "失败",
+}
+
+func (s *Server) deliveryRows(ctx context.Context, id int64) ([]views.DeliveryRow, int, error) {
+	ds, err := s.Store.Deliveries(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	hidden := 0
+	if len(ds) > maxListed {
+		hidden, ds = len(ds)-maxListed, ds[:maxListed]
+	}
+	rows := make([]views.DeliveryRow, len(ds))
+	for i, d := range ds {
+		row := views.DeliveryRow{Name: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State,
+			StateLabel: stateLabels[d.State], Attempts: d.Attempts, ErrCode: d.ErrCode, Updated: fmtTime(d.UpdatedAt)}
+		if d.MsgID != 0 {
+			row.MsgID = strconv.FormatInt(d.MsgID, 10)
+		}
+		if d.ErrCode != 0 {
+			row.Error = fmt.Sprintf("%s（errcode %d：%s）", (&wechat.Error{Code: d.ErrCode}).Explain(), d.ErrCode, d.ErrMsg)
+		} else if d.ErrMsg != "" {
+			row.Error = d.ErrMsg
+		}
+		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
+			row.Error = strings.TrimSpace(row.Error + " 将于 " + fmtTime(d.NextAttemptAt) + " 重试")
+		}
+		rows[i] = row
+	}
+	return rows, hidden, nil
+}
+
+func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.loadMessage(r)
+	if err != nil {
+		return err
+	}
+	ds, hidden, err := s.deliveryRows(r.Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	pv := views.Preview{Kind: m.Kind, Text: m.Body, URL: m.URL}
+	if m.Kind == store.KindTemplate {
+		pv.Title = m.TemplateID
+		content := ""
+		if t, err := s.Store.Template(r.Context(), m.TemplateID); err == nil {
+			pv.Title, content = t.Title, t.Content
+		}
+		pv.Lines = views.TemplateLines(content, m.Data)
+	}
+	d := views.MessageDetail{Row: s.messageRow(m), Preview: pv, Deliveries: ds, Hidden: hidden}
+	s.render(w, r, http.StatusOK, views.MessagePage(s.page(r, fmt.Sprintf("消息 #%d", m.ID)), d))
+	return nil
+}
+
+func (s *Server) messageProgress(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.loadMessage(r)
+	if err != nil {
+		return err
+	}
+	if !isHTMX(r) {
+		http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(m.ID, 10), http.StatusSeeOther)
+		return nil
+	}
+	ds, hidden, err := s.deliveryRows(r.Context(), m.ID)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, views.MessageProgress(progressOf(m), ds, hidden))
+	return nil
+}
+
+func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.loadMessage(r)
+	if err != nil {
+		return err
+	}
+	n, err := s.Store.RetryFailed(r.Context(), m.ID, s.Now())
+	if err != nil {
+		return err
+	}
+	u, _ := userFrom(r.Context())
+	s.logger(r.Context()).Info("retry failed deliveries", "message", m.ID, "count", n, "by", u.PublicID)
+	if s.Outbox != nil {
+		s.Outbox.Notify()
+	}
+	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(m.ID, 10), http.StatusSeeOther)
+	return nil
+}

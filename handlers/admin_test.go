@@ -1,0 +1,161 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wxpush/wxpush/handlers"
+)
+
+// bindUser signs a browser up as name and binds it to the sandbox user of
+// the same nickname.
+func (a *testApp) bindUser(t *testing.T, name string) *browser {
+	t.Helper()
+	b := a.browser(t)
+	b.signup(name)
+	authURL, _ := b.bindQR()
+	if r := a.browser(t).get(a.phoneDecides(t, authURL, name, true)); r.Status != 200 {
+		t.Fatalf("binding %s: %d", name, r.Status)
+	}
+	return b
+}
+
+func (a *testApp) syncTemplates(t *testing.T) {
+	t.Helper()
+	if _, err := handlers.SyncTemplates(context.Background(), a.Store, a.Client, a.Tokens); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdmin_NonAdminGets403Everywhere(t *testing.T) {
+	app := newTestApp(t)
+	app.browser(t).signup("root") // the admin
+	user := app.browser(t)
+	user.signup("plain")
+	routes := []struct{ method, path string }{
+		{"GET", "/admin"},
+		{"GET", "/admin/compose"},
+		{"GET", "/admin/compose/fields?template_id=x"},
+		{"POST", "/admin/compose/preview"},
+		{"POST", "/admin/compose"},
+		{"GET", "/admin/messages"},
+		{"GET", "/admin/messages/1"},
+		{"GET", "/admin/messages/1/progress"},
+		{"POST", "/admin/messages/1/retry"},
+		{"GET", "/admin/templates"},
+		{"POST", "/admin/templates/sync"},
+		{"POST", "/admin/users/refresh"},
+		{"POST", "/admin/outbox/resume"},
+		{"POST", "/settings/signup"},
+	}
+	for _, rt := range routes {
+		var r resp
+		if rt.method == "GET" {
+			r = user.get(rt.path)
+		} else {
+			r = user.post(rt.path, url.Values{"kind": {"text"}, "text": {"hi"}, "to": {"all"}})
+		}
+		if r.Status != http.StatusForbidden || !strings.Contains(r.Body, "只有管理员") {
+			t.Errorf("%s %s as non-admin: %d", rt.method, rt.path, r.Status)
+		}
+	}
+	if ms, _ := app.Store.Messages(context.Background(), 10, 0); len(ms) != 0 {
+		t.Error("a non-admin managed to queue a message")
+	}
+}
+
+func TestAdmin_ComposeValidationKeepsInput(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.bindUser(t, "root")
+	app.syncTemplates(t)
+	tests := []struct {
+		name   string
+		form   url.Values
+		want   string
+		status int
+	}{
+		{"empty text", url.Values{"kind": {"text"}, "to": {"all"}, "text": {""}}, "请填写消息内容", 422},
+		{"no template", url.Values{"kind": {"template"}, "to": {"all"}}, "请选择模板", 422},
+		{"no recipients chosen", url.Values{"kind": {"text"}, "to": {"users"}, "text": {"保留我"}}, "请选择接收人", 422},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := admin.post("/admin/compose", tt.form)
+			if r.Status != tt.status || !strings.Contains(r.Body, tt.want) {
+				t.Fatalf("status %d, want %d with %q\n%s", r.Status, tt.status, tt.want, r.Body)
+			}
+			if txt := tt.form.Get("text"); txt != "" && !strings.Contains(r.Body, txt) {
+				t.Errorf("the form lost the text %q", txt)
+			}
+		})
+	}
+	if ms, _ := app.Store.Messages(context.Background(), 10, 0); len(ms) != 0 {
+		t.Errorf("%d messages queued from invalid forms", len(ms))
+	}
+}
+
+func TestAdmin_SendTemplateToAllReachesThePhone(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.bindUser(t, "root")
+	app.bindUser(t, "alice")
+	app.syncTemplates(t)
+	ts, _ := app.Store.Templates(context.Background())
+	if len(ts) == 0 {
+		t.Fatal("no templates synced from the sandbox")
+	}
+	// The compose form builds fields from the chosen template.
+	var tid string
+	var keys []string
+	for _, tpl := range ts {
+		r := admin.get("/admin/compose/fields?template_id="+url.QueryEscape(tpl.ID), "HX-Request", "true")
+		if strings.Contains(r.Body, `name="data.content"`) {
+			tid = tpl.ID
+			keys = []string{"content"}
+			break
+		}
+	}
+	if tid == "" {
+		t.Fatal("no free-text sample template with a content field")
+	}
+	form := url.Values{"kind": {"template"}, "to": {"all"}, "template_id": {tid}}
+	for _, k := range keys {
+		form.Set("data."+k, "部署完成")
+	}
+	pv := admin.post("/admin/compose/preview", form, "HX-Request", "true")
+	if !strings.Contains(pv.Body, "部署完成") || !strings.Contains(pv.Body, "wx-card") {
+		t.Errorf("preview does not show the card:\n%s", pv.Body)
+	}
+	r := admin.post("/admin/compose", form)
+	if r.Status != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/admin/messages/") {
+		t.Fatalf("send: %d %q\n%s", r.Status, r.Header.Get("Location"), r.Body)
+	}
+	loc := r.Header.Get("Location")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		p := admin.get(loc+"/progress", "HX-Request", "true")
+		if strings.Contains(p.Body, `data-done="true"`) {
+			if !strings.Contains(p.Body, "100%") || strings.Contains(p.Body, "hx-trigger") {
+				t.Fatalf("final progress fragment:\n%s", p.Body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message never finished:\n%s", p.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, nick := range []string{"root", "alice"} {
+		inbox := app.SB.Inbox(app.SB.AddUser(nick).OpenID)
+		if len(inbox) != 1 {
+			t.Errorf("%s's phone has %d messages, want 1", nick, len(inbox))
+		}
+	}
+	page := admin.get(loc)
+	if !strings.Contains(page.Body, "已发送") {
+		t.Errorf("message page does not list the sent deliveries")
+	}
+}

@@ -1,0 +1,427 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Message kinds.
+const (
+	KindText     = "text"     // customer-service text message (客服消息)
+	KindTemplate = "template" // template message (模板消息)
+)
+
+// Delivery states. queued → sending → sent | retrying → … | failed.
+const (
+	StateQueued   = "queued"
+	StateSending  = "sending"
+	StateSent     = "sent"
+	StateRetrying = "retrying"
+	StateFailed   = "failed"
+)
+
+// Message is one send request to one or more recipients.
+type Message struct {
+	ID         int64
+	Kind       string
+	Body       string            // text messages
+	TemplateID string            // template messages
+	Data       map[string]string // template messages: placeholder → value
+	URL        string            // template messages: optional link
+	Source     string            // dashboard, cli, api, sendkey
+	CreatedBy  int64             // user id; 0 when not a user
+	Author     string            // that user's name, when loaded
+	Total      int
+	CreatedAt  time.Time
+	Counts     DeliveryCounts // filled by Message and Messages
+}
+
+// DeliveryCounts counts a message's deliveries by state.
+type DeliveryCounts struct {
+	Queued, Sending, Sent, Retrying, Failed int
+}
+
+// Pending is how many deliveries are not final yet.
+func (c DeliveryCounts) Pending() int { return c.Queued + c.Sending + c.Retrying }
+
+// Final is how many deliveries are final (sent or failed).
+func (c DeliveryCounts) Final() int { return c.Sent + c.Failed }
+
+// Recipient is a bound user to deliver to.
+type Recipient struct {
+	UserID int64
+	Name   string
+	OpenID string
+}
+
+// Delivery is one recipient's copy of a message.
+type Delivery struct {
+	ID            int64
+	MessageID     int64
+	Kind          string
+	UserID        int64
+	UserName      string
+	OpenID        string
+	State         string
+	Attempts      int
+	NextAttemptAt time.Time
+	ErrCode       int
+	ErrMsg        string
+	MsgID         int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	SentAt        time.Time
+}
+
+// EnqueueMessage stores m and one queued delivery per recipient in a single
+// transaction: either the whole send is recorded or nothing is.
+func (s *Store) EnqueueMessage(ctx context.Context, m Message, rcpts []Recipient) (Message, error) {
+	if m.Kind != KindText && m.Kind != KindTemplate {
+		return Message{}, fmt.Errorf("enqueue: unknown kind %q", m.Kind)
+	}
+	if len(rcpts) == 0 {
+		return Message{}, errors.New("enqueue: no recipients")
+	}
+	data, err := json.Marshal(m.Data)
+	if err != nil {
+		return Message{}, err
+	}
+	if m.Data == nil {
+		data = []byte("{}")
+	}
+	now := s.nowMs()
+	m.Total, m.CreatedAt = len(rcpts), fromMs(now)
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO messages(kind, body, template_id, data, url, source, created_by, total, created_at)
+			 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.Kind, m.Body, m.TemplateID, string(data), m.URL, m.Source, nullID(m.CreatedBy), m.Total, now)
+		if err != nil {
+			return err
+		}
+		if m.ID, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		stmt, err := tx.PrepareContext(ctx,
+			`INSERT INTO deliveries(message_id, kind, user_id, openid, next_attempt_at, created_at, updated_at)
+			 VALUES(?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range rcpts {
+			if _, err := stmt.ExecContext(ctx, m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	m.Counts = DeliveryCounts{Queued: m.Total}
+	return m, nil
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+const messageCols = `m.id, m.kind, m.body, m.template_id, m.data, m.url, m.source, COALESCE(m.created_by, 0),
+	COALESCE(u.name, ''), m.total, m.created_at`
+
+func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	var data string
+	var created int64
+	err := row.Scan(&m.ID, &m.Kind, &m.Body, &m.TemplateID, &data, &m.URL, &m.Source, &m.CreatedBy, &m.Author, &m.Total, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, err
+	}
+	m.CreatedAt = fromMs(created)
+	if err := json.Unmarshal([]byte(data), &m.Data); err != nil {
+		return Message{}, fmt.Errorf("message %d data: %w", m.ID, err)
+	}
+	return m, nil
+}
+
+// MessageContent returns a message without its delivery counts (cheap; the
+// outbox uses it).
+func (s *Store) MessageContent(ctx context.Context, id int64) (Message, error) {
+	return scanMessage(s.rdb.QueryRowContext(ctx,
+		`SELECT `+messageCols+` FROM messages m LEFT JOIN users u ON u.id = m.created_by WHERE m.id = ?`, id))
+}
+
+// Message returns a message with its delivery counts, or ErrNotFound.
+func (s *Store) Message(ctx context.Context, id int64) (Message, error) {
+	m, err := s.MessageContent(ctx, id)
+	if err != nil {
+		return Message{}, err
+	}
+	m.Counts, err = s.counts(ctx, id)
+	return m, err
+}
+
+func (s *Store) counts(ctx context.Context, id int64) (DeliveryCounts, error) {
+	var c DeliveryCounts
+	rows, err := s.rdb.QueryContext(ctx, `SELECT state, count(*) FROM deliveries WHERE message_id = ? GROUP BY state`, id)
+	if err != nil {
+		return c, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return c, err
+		}
+		switch st {
+		case StateQueued:
+			c.Queued = n
+		case StateSending:
+			c.Sending = n
+		case StateSent:
+			c.Sent = n
+		case StateRetrying:
+			c.Retrying = n
+		case StateFailed:
+			c.Failed = n
+		}
+	}
+	return c, rows.Err()
+}
+
+// Messages lists messages newest first, with counts; beforeID > 0 pages.
+func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Message, error) {
+	if beforeID <= 0 {
+		beforeID = 1<<63 - 1
+	}
+	rows, err := s.rdb.QueryContext(ctx,
+		`SELECT `+messageCols+` FROM messages m LEFT JOIN users u ON u.id = m.created_by
+		 WHERE m.id < ? ORDER BY m.id DESC LIMIT ?`, beforeID, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Counts, err = s.counts(ctx, out[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, ''), d.openid, d.state,
+	d.attempts, d.next_attempt_at, d.errcode, d.errmsg, COALESCE(d.msgid, 0), d.created_at, d.updated_at, COALESCE(d.sent_at, 0)`
+
+func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
+	var d Delivery
+	var next, created, updated, sent int64
+	err := row.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.UserName, &d.OpenID, &d.State,
+		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Delivery{}, ErrNotFound
+	}
+	if err != nil {
+		return Delivery{}, err
+	}
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromMs(next), fromMs(created), fromMs(updated)
+	if sent != 0 {
+		d.SentAt = fromMs(sent)
+	}
+	return d, nil
+}
+
+// Deliveries lists a message's deliveries (failed first, then by id).
+func (s *Store) Deliveries(ctx context.Context, messageID int64) ([]Delivery, error) {
+	rows, err := s.rdb.QueryContext(ctx,
+		`SELECT `+deliveryCols+` FROM deliveries d LEFT JOIN users u ON u.id = d.user_id
+		 WHERE d.message_id = ? ORDER BY d.state <> 'failed', d.id`, messageID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Delivery returns one delivery, or ErrNotFound.
+func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
+	return scanDelivery(s.rdb.QueryRowContext(ctx,
+		`SELECT `+deliveryCols+` FROM deliveries d LEFT JOIN users u ON u.id = d.user_id WHERE d.id = ?`, id))
+}
+
+// ClaimDue marks up to limit deliveries that are due at now as sending
+// (counting the attempt) and returns them. Kinds in skip are paused and
+// left alone.
+func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, skip []string) ([]Delivery, error) {
+	q := `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
+	      WHERE id IN (SELECT id FROM deliveries WHERE state IN ('queued', 'retrying') AND next_attempt_at <= ?`
+	args := []any{now.UnixMilli(), now.UnixMilli()}
+	if len(skip) > 0 {
+		q += ` AND kind NOT IN (?` + strings.Repeat(", ?", len(skip)-1) + `)`
+		for _, k := range skip {
+			args = append(args, k)
+		}
+	}
+	q += ` ORDER BY next_attempt_at, id LIMIT ?)
+	      RETURNING id, message_id, kind, COALESCE(user_id, 0), openid, attempts`
+	args = append(args, limit)
+	var out []Delivery
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			d := Delivery{State: StateSending}
+			if err := rows.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.OpenID, &d.Attempts); err != nil {
+				return err
+			}
+			out = append(out, d)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// NextDue returns when the earliest queued or retrying delivery of a kind
+// not in skip becomes due; ok is false when there is none.
+func (s *Store) NextDue(ctx context.Context, skip []string) (at time.Time, ok bool, err error) {
+	q := `SELECT min(next_attempt_at) FROM deliveries WHERE state IN ('queued', 'retrying')`
+	var args []any
+	if len(skip) > 0 {
+		q += ` AND kind NOT IN (?` + strings.Repeat(", ?", len(skip)-1) + `)`
+		for _, k := range skip {
+			args = append(args, k)
+		}
+	}
+	var ms sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, q, args...).Scan(&ms); err != nil {
+		return time.Time{}, false, err
+	}
+	if !ms.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMs(ms.Int64), true, nil
+}
+
+// Result is the outcome of one delivery attempt.
+type Result struct {
+	DeliveryID int64
+	State      string // sent, retrying or failed
+	ErrCode    int
+	ErrMsg     string
+	MsgID      int64
+	NextTry    time.Time // retrying: when
+	Refund     bool      // the attempt does not count (e.g. paused by quota)
+	At         time.Time
+}
+
+// RecordResults stores attempt outcomes in one transaction. Only deliveries
+// still in state sending are updated, so a late result cannot overwrite a
+// newer state.
+func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx,
+			`UPDATE deliveries SET state = ?, errcode = ?, errmsg = ?, msgid = COALESCE(?, msgid),
+			   next_attempt_at = ?, attempts = attempts - ?, updated_at = ?,
+			   sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
+			 WHERE id = ? AND state = 'sending'`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, r := range rs {
+			var msgid any
+			if r.MsgID != 0 {
+				msgid = r.MsgID
+			}
+			next := r.At.UnixMilli()
+			if r.State == StateRetrying {
+				next = r.NextTry.UnixMilli()
+			}
+			refund := 0
+			if r.Refund {
+				refund = 1
+			}
+			if _, err := stmt.ExecContext(ctx, r.State, r.ErrCode, r.ErrMsg, msgid, next, refund,
+				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.DeliveryID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ResumeInterrupted puts deliveries left in state sending (by a crash or a
+// hard stop) back in the queue, due now. Template resends carry the same
+// client_msg_id, so WeChat does not deliver them twice.
+func (s *Store) ResumeInterrupted(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.wdb.ExecContext(ctx,
+		`UPDATE deliveries SET state = 'retrying', next_attempt_at = ?, updated_at = ? WHERE state = 'sending'`,
+		now.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// RetryFailed re-queues the failed deliveries of a message, with fresh
+// attempt counts.
+func (s *Store) RetryFailed(ctx context.Context, messageID int64, now time.Time) (int64, error) {
+	res, err := s.wdb.ExecContext(ctx,
+		`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ?,
+		   errcode = 0, errmsg = ''
+		 WHERE message_id = ? AND state = 'failed'`, now.UnixMilli(), now.UnixMilli(), messageID)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// WakeKind makes every waiting delivery of a kind due now (an admin resumed
+// a paused API).
+func (s *Store) WakeKind(ctx context.Context, kind string, now time.Time) (int64, error) {
+	res, err := s.wdb.ExecContext(ctx,
+		`UPDATE deliveries SET next_attempt_at = ? WHERE kind = ? AND state IN ('queued', 'retrying') AND next_attempt_at > ?`,
+		now.UnixMilli(), kind, now.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
