@@ -171,6 +171,121 @@ func TestE2E_BindInSandboxPhoneSwapsLive(t *testing.T) {
 	}
 }
 
+// bindInPhone completes the binding shown on the current /bind page as a
+// new simulated WeChat user, in a second tab, and waits for the success.
+func bindInPhone(t *testing.T, ctx context.Context, nickname string) {
+	t.Helper()
+	var authURL string
+	if err := chromedp.Run(ctx, chromedp.AttributeValue(`#open-in-phone`, "href", &authURL, nil, chromedp.ByQuery)); err != nil {
+		t.Fatal(err)
+	}
+	phone, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	err := chromedp.Run(phone,
+		chromedp.Navigate(authURL),
+		chromedp.WaitVisible(`#new-nickname`, chromedp.ByQuery),
+		chromedp.SendKeys(`#new-nickname`, nickname, chromedp.ByQuery),
+		chromedp.Click(`#choose`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#allow`, chromedp.ByQuery),
+		chromedp.Click(`#allow`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#phone-result`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	if err := chromedp.Run(ctx, chromedp.WaitVisible(`#bind-success`, chromedp.ByQuery)); err != nil {
+		t.Fatalf("bind success: %v", err)
+	}
+}
+
+// TestE2E_AdminBroadcastsTemplateAndWatchesProgress: the admin composes a
+// template message to all bound users, the message page's progress reaches
+// 100 % live, and the sandbox phone shows the card.
+func TestE2E_AdminBroadcastsTemplateAndWatchesProgress(t *testing.T) {
+	ctx := newBrowser(t)
+	base := startApp(t, nil)
+	signUpInBrowser(t, ctx, base, "root")
+	bindInPhone(t, ctx, "王小二")
+
+	// Slow the sandbox down so the progress is seen moving.
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/sandbox/"),
+		chromedp.WaitVisible(`#latency`, chromedp.ByQuery),
+		chromedp.SetValue(`#latency`, "4000", chromedp.ByQuery),
+		chromedp.Click(`#set-faults`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#faults-form`, chromedp.ByQuery),
+		chromedp.Navigate(base+"/admin/templates"),
+		chromedp.WaitVisible(`#sync-templates`, chromedp.ByQuery),
+		chromedp.Click(`#sync-templates`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#flash`, chromedp.ByQuery),
+		chromedp.Navigate(base+"/admin/compose"),
+		chromedp.WaitVisible(`#template-select`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("preparing: %v", err)
+	}
+	// Pick the free-text sample template (its one field is "content").
+	var tid string
+	err = chromedp.Run(ctx, chromedp.Evaluate(`(() => {
+		for (const o of document.querySelectorAll('#template-select option')) {
+			if (o.textContent.includes('测试')) return o.value;
+		}
+		return '';
+	})()`, &tid))
+	if err != nil || tid == "" {
+		t.Fatalf("no test template in the compose form (%v)", err)
+	}
+	var preview string
+	err = chromedp.Run(ctx,
+		chromedp.SetValue(`#template-select`, tid, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#template-select').dispatchEvent(new Event('change', {bubbles: true}))`, nil),
+		chromedp.WaitVisible(`#field-content`, chromedp.ByQuery),
+		chromedp.SendKeys(`#field-content`, "数据库备份完成", chromedp.ByQuery),
+		chromedp.WaitVisible(`#preview-card`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#preview-card').textContent.includes('数据库备份完成')`, nil),
+		chromedp.Text(`#preview-card`, &preview, chromedp.ByQuery),
+		chromedp.Click(`#send`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#progress-bar`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("composing: %v (preview %q)", err, preview)
+	}
+	var first, final, marker, done string
+	err = chromedp.Run(ctx,
+		chromedp.Text(`#progress-percent`, &first, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument = 'yes'`, nil),
+		chromedp.WaitVisible(`#progress[data-done="true"]`, chromedp.ByQuery),
+		chromedp.Text(`#progress-percent`, &final, chromedp.ByQuery),
+		chromedp.AttributeValue(`#progress`, "data-done", &done, nil, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument || 'reloaded'`, &marker),
+	)
+	if err != nil {
+		t.Fatalf("progress: %v", err)
+	}
+	if first == "100%" {
+		t.Errorf("the message was already done when its page opened; the live update went unseen")
+	}
+	if final != "100%" || marker != "yes" {
+		t.Fatalf("progress %q → %q, document %q: want 100%% reached without a reload", first, final, marker)
+	}
+
+	// The phone shows the card.
+	var card string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/sandbox/phone"),
+		chromedp.WaitVisible(`#users`, chromedp.ByQuery),
+		chromedp.Click(`//a[contains(., '王小二')]`, chromedp.BySearch),
+		chromedp.WaitVisible(`#messages .msg-template`, chromedp.ByQuery),
+		chromedp.Text(`#messages .msg-template`, &card, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	if !strings.Contains(card, "数据库备份完成") {
+		t.Fatalf("the phone's card says %q", card)
+	}
+}
+
 // TestE2E_ExpiredQROffersAFreshOne runs with a 2-second QR lifetime.
 func TestE2E_ExpiredQROffersAFreshOne(t *testing.T) {
 	ctx := newBrowser(t)

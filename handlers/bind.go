@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
+	"time"
 
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
@@ -199,6 +201,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.logger(ctx).Info("bound", "user", u.PublicID, "openid", wechat.MaskOpenID(b.OpenID))
+	s.checkFollowing(ctx, b.OpenID)
 	s.renderPhone(w, r, http.StatusOK, views.PhoneResult{
 		OK: true, Title: "绑定成功", Message: "你的微信已绑定到本站账号，之后的消息会推送到这个微信。",
 		Name: u.Name, OpenID: wechat.MaskOpenID(b.OpenID),
@@ -209,4 +212,29 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) renderPhone(w http.ResponseWriter, r *http.Request, status int, p views.PhoneResult) {
 	p.Sandbox, p.Assets = s.Config.Sandbox, s.assets()
 	s.render(w, r, status, views.PhoneResultPage(p))
+}
+
+// checkFollowing asks WeChat, off the request path, whether a newly bound
+// openid follows the account, so the dashboard knows before the first send.
+func (s *Server) checkFollowing(ctx context.Context, openid string) {
+	if s.Tokens == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	go func() {
+		defer cancel()
+		var f wechat.Follower
+		err := s.Tokens.Do(ctx, func(ctx context.Context, token string) error {
+			var err error
+			f, err = s.WeChat.Follower(ctx, token, openid)
+			return err
+		})
+		if err != nil {
+			s.logger(ctx).Warn("follow check after binding", "err", err)
+			return
+		}
+		if err := s.Store.SetFollowing(ctx, openid, f.Subscribed, s.Now()); err != nil {
+			s.logger(ctx).Warn("follow check after binding", "err", err)
+		}
+	}()
 }
