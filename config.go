@@ -31,6 +31,8 @@ type config struct {
 	SandboxTTL  time.Duration // access-token lifetime inside the sandbox
 	LogLevel    string
 	LogFormat   string
+	BindMode    string  // auto, qrcode, oauth
+	AutoReply   string  // passive reply to other text messages
 	Workers     int     // outbox workers
 	Rate        float64 // outbox sends per second; 0 = unlimited
 	MaxAttempts int     // attempts before a transient failure is final
@@ -117,6 +119,8 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	c.TemplateID = env("WX_TEMPLATE_ID")
 	c.FollowQRURL = env("WX_FOLLOW_QR_URL")
 	c.OAuthScope = def("WX_OAUTH_SCOPE", "snsapi_userinfo")
+	c.BindMode = def("WX_BIND_MODE", "auto")
+	c.AutoReply = env("WX_AUTO_REPLY")
 	c.LogLevel = def("WXPUSH_LOG_LEVEL", "info")
 	c.LogFormat = def("WXPUSH_LOG_FORMAT", "text")
 	num := func(key string, def float64) float64 {
@@ -154,6 +158,9 @@ func (c *config) check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("WXPUSH_BASE_URL=%q: want an absolute http(s) URL such as https://push.example.com", c.BaseURL)
 		}
+	}
+	if c.BindMode != "auto" && c.BindMode != "qrcode" && c.BindMode != "oauth" {
+		return fmt.Errorf("WX_BIND_MODE=%q: want auto, qrcode or oauth", c.BindMode)
 	}
 	if c.Workers < 1 || c.Workers > 1000 {
 		return fmt.Errorf("WXPUSH_WORKERS=%d: want 1 to 1000", c.Workers)

@@ -92,7 +92,7 @@ func signUpInBrowser(t *testing.T, ctx context.Context, base, name string) {
 // watch the first tab turn to success without reloading.
 func TestE2E_BindInSandboxPhoneSwapsLive(t *testing.T) {
 	ctx := newBrowser(t)
-	base := startApp(t, nil)
+	base := startApp(t, map[string]string{"WX_BIND_MODE": "oauth"})
 	signUpInBrowser(t, ctx, base, "alice")
 
 	var qrLoaded bool
@@ -175,12 +175,22 @@ func TestE2E_BindInSandboxPhoneSwapsLive(t *testing.T) {
 // new simulated WeChat user, in a second tab, and waits for the success.
 func bindInPhone(t *testing.T, ctx context.Context, nickname string) {
 	t.Helper()
-	var authURL string
-	if err := chromedp.Run(ctx, chromedp.AttributeValue(`#open-in-phone`, "href", &authURL, nil, chromedp.ByQuery)); err != nil {
+	var authURL, mode string
+	if err := chromedp.Run(ctx,
+		chromedp.AttributeValue(`#open-in-phone`, "href", &authURL, nil, chromedp.ByQuery),
+		chromedp.AttributeValue(`#bind-panel`, "data-mode", &mode, nil, chromedp.ByQuery),
+	); err != nil {
 		t.Fatal(err)
 	}
 	phone, cancel := chromedp.NewContext(ctx)
 	defer cancel()
+	if mode == "scan" {
+		scanAndFollow(t, phone, authURL, nickname)
+		if err := chromedp.Run(ctx, chromedp.WaitVisible(`#bind-success`, chromedp.ByQuery)); err != nil {
+			t.Fatalf("bind success: %v", err)
+		}
+		return
+	}
 	err := chromedp.Run(phone,
 		chromedp.Navigate(authURL),
 		chromedp.WaitVisible(`#new-nickname`, chromedp.ByQuery),
@@ -283,6 +293,66 @@ func TestE2E_AdminBroadcastsTemplateAndWatchesProgress(t *testing.T) {
 	}
 	if !strings.Contains(card, "数据库备份完成") {
 		t.Fatalf("the phone's card says %q", card)
+	}
+}
+
+// scanAndFollow plays a new WeChat user scanning a parameterized QR code in
+// the sandbox phone and following the account; it returns the phone's chat.
+func scanAndFollow(t *testing.T, phone context.Context, qrURL, nickname string) string {
+	t.Helper()
+	var chat string
+	err := chromedp.Run(phone,
+		chromedp.Navigate(qrURL),
+		chromedp.WaitVisible(`#new-nickname`, chromedp.ByQuery),
+		chromedp.SendKeys(`#new-nickname`, nickname, chromedp.ByQuery),
+		chromedp.Click(`#choose`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#qr-follow`, chromedp.ByQuery),
+		chromedp.Click(`#qr-follow`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#messages`, chromedp.ByQuery),
+		chromedp.Poll(`document.querySelector('#messages').textContent.includes('已绑定账号')`, nil),
+		chromedp.Text(`#messages`, &chat, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("phone scan: %v", err)
+	}
+	return chat
+}
+
+// TestE2E_ScanFollowsAndBindsInOneStep: /bind shows a parameterized QR
+// code; the sandbox phone scans it and follows; the page swaps to success
+// live and the phone shows the welcome reply.
+func TestE2E_ScanFollowsAndBindsInOneStep(t *testing.T) {
+	ctx := newBrowser(t)
+	base := startApp(t, nil) // WX_BIND_MODE=auto: the sandbox can make parameterized codes
+	signUpInBrowser(t, ctx, base, "carol")
+	var mode, qrURL string
+	err := chromedp.Run(ctx,
+		chromedp.AttributeValue(`#bind-panel`, "data-mode", &mode, nil, chromedp.ByQuery),
+		chromedp.AttributeValue(`#open-in-phone`, "href", &qrURL, nil, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument = 'yes'`, nil),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode != "scan" || !strings.Contains(qrURL, "/sandbox/q/") {
+		t.Fatalf("bind panel mode %q, QR %q: want a parameterized QR code", mode, qrURL)
+	}
+	phone, cancel := chromedp.NewContext(ctx)
+	defer cancel()
+	chat := scanAndFollow(t, phone, qrURL, "赵六")
+	if !strings.Contains(chat, "已绑定账号「carol」") {
+		t.Errorf("phone chat %q lacks the welcome reply", chat)
+	}
+	var marker string
+	err = chromedp.Run(ctx,
+		chromedp.WaitVisible(`#bind-success`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__sameDocument || 'reloaded'`, &marker),
+	)
+	if err != nil {
+		t.Fatalf("waiting for success: %v", err)
+	}
+	if marker != "yes" {
+		t.Error("the page reloaded")
 	}
 }
 

@@ -174,17 +174,21 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 			OAuthScope:  c.OAuthScope,
 			FollowQRURL: c.FollowQRURL,
 			WXToken:     c.Token,
+			BindMode:    c.BindMode,
+			AutoReply:   c.AutoReply,
 		},
 	}
+	appID, aesKey := c.AppID, c.AESKey
 	if c.Sandbox {
-		sb, client, token, err := newSandbox(ctx, st, c, base, self)
+		sb, client, app, err := newSandbox(ctx, st, c, base, self)
 		if err != nil {
 			return err
 		}
 		srv.Sandbox, srv.WeChat = sb, client
 		if srv.Config.WXToken == "" {
-			srv.Config.WXToken = token
+			srv.Config.WXToken = app.Token
 		}
+		appID, aesKey = app.AppID, app.AESKey
 	} else {
 		srv.WeChat = &wechat.Client{
 			AppID:     c.AppID,
@@ -194,6 +198,11 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		}
 	}
 	srv.WeChat.HTTP = httpClient
+	if aesKey != "" {
+		if srv.Config.Crypter, err = wechat.NewCrypter(srv.Config.WXToken, aesKey, appID); err != nil {
+			return fmt.Errorf("WX_ENCODING_AES_KEY: %w", err)
+		}
+	}
 	srv.Tokens = wechat.NewTokenManager(srv.WeChat, wechat.TokenOptions{Cache: tokenCache{st}, Log: log})
 	srv.Outbox = outbox.New(st, outbox.WeChatSender{Client: srv.WeChat, Tokens: srv.Tokens},
 		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
@@ -275,23 +284,35 @@ type sandboxApp struct {
 	AppID  string `json:"app_id"`
 	Secret string `json:"secret"`
 	Token  string `json:"token"`
+	AESKey string `json:"aes_key"`
 }
 
-func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, self string) (http.Handler, *wechat.Client, string, error) {
+// newSandbox starts the emulator as the app's official account. It pushes
+// events to this server's /wechat in safe mode (the sandbox's own
+// EncodingAESKey unless WX_ENCODING_AES_KEY is set), which the real test
+// account cannot do.
+func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, self string) (http.Handler, *wechat.Client, sandboxApp, error) {
 	raw, err := st.EnsureSetting(ctx, "sandbox_app", func() []byte {
 		b, _ := json.Marshal(sandboxApp{
 			AppID:  "wxsandbox" + strings.ToLower(store.RandomToken(9)),
 			Secret: store.RandomToken(32),
 			Token:  store.RandomToken(32),
+			AESKey: store.RandomToken(43),
 		})
 		return b
 	})
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, sandboxApp{}, err
 	}
 	var app sandboxApp
 	if err := json.Unmarshal(raw, &app); err != nil {
-		return nil, nil, "", fmt.Errorf("sandbox settings: %w", err)
+		return nil, nil, sandboxApp{}, fmt.Errorf("sandbox settings: %w", err)
+	}
+	if c.Token != "" {
+		app.Token = c.Token
+	}
+	if c.AESKey != "" {
+		app.AESKey = c.AESKey
 	}
 	sb, err := sandbox.New(sandbox.Options{
 		AppID:          app.AppID,
@@ -299,9 +320,12 @@ func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, 
 		TokenTTL:       c.SandboxTTL,
 		PathPrefix:     "/sandbox",
 		RedirectDomain: base.Host,
+		ServerURL:      "http://" + self + "/wechat",
+		ServerToken:    app.Token,
+		EncodingAESKey: app.AESKey,
 	})
 	if err != nil {
-		return nil, nil, "", err
+		return nil, nil, sandboxApp{}, err
 	}
 	client := &wechat.Client{
 		AppID:     app.AppID,
@@ -309,7 +333,7 @@ func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, 
 		APIBase:   "http://" + self + "/sandbox",
 		OAuthBase: base.String() + "/sandbox",
 	}
-	return sb, client, app.Token, nil
+	return sb, client, app, nil
 }
 
 func runUser(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout io.Writer) error {

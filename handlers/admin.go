@@ -16,9 +16,13 @@ import (
 	"github.com/wxpush/wxpush/wechat"
 )
 
-// csWindow is how long a user's message keeps WeChat's customer-service
-// window open (§4).
-const csWindow = 48 * time.Hour
+// inWindow reports whether WeChat's customer-service window is open for a
+// user (§4): 48 hours after their last message, 1 minute after a follow,
+// scan or menu click. (The per-window message counts are not tracked here.)
+func inWindow(now, lastMessage, lastEvent time.Time) bool {
+	return (!lastMessage.IsZero() && now.Sub(lastMessage) < 48*time.Hour) ||
+		(!lastEvent.IsZero() && now.Sub(lastEvent) < time.Minute)
+}
 
 func kindLabel(kind string) string {
 	if kind == store.KindText {
@@ -51,8 +55,8 @@ func (s *Server) personRow(p store.Person) views.PersonRow {
 	}
 	if !p.LastInteraction.IsZero() {
 		r.LastInteraction = fmtTime(p.LastInteraction)
-		r.InWindow = s.Now().Sub(p.LastInteraction) < csWindow
 	}
+	r.InWindow = inWindow(s.Now(), p.LastInteraction, p.LastEvent)
 	return r
 }
 
@@ -430,6 +434,15 @@ func (s *Server) deliveryRows(ctx context.Context, id int64) ([]views.DeliveryRo
 			row.Error = fmt.Sprintf("%s（errcode %d：%s）", (&wechat.Error{Code: d.ErrCode}).Explain(), d.ErrCode, d.ErrMsg)
 		} else if d.ErrMsg != "" {
 			row.Error = d.ErrMsg
+		}
+		switch d.Receipt {
+		case store.ReceiptDelivered:
+			row.StateLabel = "已送达"
+			row.State = "delivered"
+		case store.ReceiptBlocked:
+			row.StateLabel, row.State, row.Error = "用户拒收", "blocked", "用户设置了拒收公众号消息（failed:user block）"
+		case store.ReceiptSysFailed:
+			row.StateLabel, row.State, row.Error = "送达失败", "blocked", "微信系统原因未送达（failed: system failed）"
 		}
 		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
 			row.Error = strings.TrimSpace(row.Error + " 将于 " + fmtTime(d.NextAttemptAt) + " 重试")

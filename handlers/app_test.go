@@ -26,7 +26,11 @@ import (
 	"github.com/wxpush/wxpush/wechat/sandbox"
 )
 
-const testWXToken = "789"
+const (
+	testWXToken = "789"
+	testAppID   = "wxtestapp0001"
+	testAESKey  = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+)
 
 type clock struct {
 	mu sync.Mutex
@@ -39,12 +43,13 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // testApp is the whole site on a loopback server, with the sandbox mounted
 // at /sandbox/ exactly as sandbox mode runs it.
 type testApp struct {
-	URL    string
-	Store  *store.Store
-	SB     *sandbox.Sandbox
-	Clock  *clock
-	Client *wechat.Client
-	Tokens *wechat.TokenManager
+	URL     string
+	Store   *store.Store
+	SB      *sandbox.Sandbox
+	Clock   *clock
+	Client  *wechat.Client
+	Tokens  *wechat.TokenManager
+	Crypter *wechat.Crypter
 }
 
 func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
@@ -72,7 +77,12 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken}
+	// OAuth binding unless a test asks for one-scan binding.
+	crypter, err := wechat.NewCrypter(testWXToken, testAESKey, testAppID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken, BindMode: "oauth", Crypter: crypter}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -102,7 +112,7 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(octx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens}
+	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

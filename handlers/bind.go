@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -47,23 +48,44 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 // newBindPanel issues a fresh one-time token and the QR code of the OAuth
 // URL that carries it as state (§2).
 func (s *Server) newBindPanel(r *http.Request, u store.User) (views.BindPanel, error) {
-	token, rec, err := s.Store.NewBindToken(r.Context(), u.ID, s.Config.BindTTL)
+	ctx := r.Context()
+	token, rec, err := s.Store.NewBindToken(ctx, u.ID, s.Config.BindTTL)
 	if err != nil {
 		return views.BindPanel{}, err
 	}
-	authURL := s.WeChat.AuthorizeURL(s.callbackURL(), s.Config.OAuthScope, token)
-	qr, err := qrDataURL(authURL)
-	if err != nil {
-		return views.BindPanel{}, err
-	}
-	return views.BindPanel{
+	p := views.BindPanel{
 		State:     "waiting",
 		TokenID:   rec.ID,
-		QR:        qr,
-		AuthURL:   authURL,
 		ExpiresAt: rec.ExpiresAt.In(beijing).Format("15:04:05"),
 		Sandbox:   s.Config.Sandbox,
-	}, nil
+	}
+	// One scan to follow and bind: a parameterized QR code whose scene is
+	// the token (§3). Accounts without that API fall back to OAuth.
+	target := ""
+	if s.Config.BindMode != "oauth" && s.Tokens != nil {
+		var qr wechat.QRCode
+		err := s.Tokens.Do(ctx, func(ctx context.Context, at string) error {
+			var err error
+			qr, err = s.WeChat.CreateQRCode(ctx, at, bindScenePrefix+token, s.Config.BindTTL)
+			return err
+		})
+		switch {
+		case err == nil:
+			target, p.Scan = qr.URL, true
+		case s.Config.BindMode == "qrcode":
+			return views.BindPanel{}, fmt.Errorf("create parameterized QR code: %w", err)
+		default:
+			s.logger(ctx).Warn("parameterized QR code unavailable; binding by OAuth", "err", err)
+		}
+	}
+	if target == "" {
+		target = s.WeChat.AuthorizeURL(s.callbackURL(), s.Config.OAuthScope, token)
+	}
+	if p.QR, err = qrDataURL(target); err != nil {
+		return views.BindPanel{}, err
+	}
+	p.AuthURL = target
+	return p, nil
 }
 
 func (s *Server) callbackURL() string {

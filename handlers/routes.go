@@ -45,6 +45,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /wechat/oauth/callback", s.handle(s.oauthCallback))
 	// Server URL verification by WeChat's servers (§7).
 	mux.Handle("GET /wechat", s.handle(s.verifyServerURL))
+	// Messages and events pushed by WeChat's servers (§7, §8).
+	mux.Handle("POST /wechat", s.handle(s.receive))
 
 	if s.Sandbox != nil {
 		mux.Handle("/sandbox/", http.StripPrefix("/sandbox", s.Sandbox))

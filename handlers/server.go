@@ -25,12 +25,16 @@ import (
 
 // Config is the part of the configuration the handlers need.
 type Config struct {
-	BaseURL     *url.URL      // public URL of the site, e.g. https://push.example.com
-	Sandbox     bool          // the built-in WeChat emulator is mounted at /sandbox/
-	BindTTL     time.Duration // lifetime of a binding QR code
-	OAuthScope  string        // snsapi_userinfo or snsapi_base
-	FollowQRURL string        // image of the official account's follow QR code (optional)
-	WXToken     string        // the server-URL token configured in the WeChat console
+	BaseURL     *url.URL        // public URL of the site, e.g. https://push.example.com
+	Sandbox     bool            // the built-in WeChat emulator is mounted at /sandbox/
+	BindTTL     time.Duration   // lifetime of a binding QR code
+	OAuthScope  string          // snsapi_userinfo or snsapi_base
+	FollowQRURL string          // image of the official account's follow QR code (optional)
+	WXToken     string          // the server-URL token configured in the WeChat console
+	Crypter     *wechat.Crypter // safe mode (§8); nil without an EncodingAESKey
+	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
+	AutoReply   string          // passive reply to other text messages; "" for none
+	BindMode    string          // auto, qrcode or oauth
 }
 
 // Server holds the dependencies of every handler.
@@ -58,6 +62,12 @@ func New(s Server) *Server {
 	if s.Config.BindTTL <= 0 {
 		s.Config.BindTTL = 10 * time.Minute
 	}
+	if s.Config.EventWindow <= 0 {
+		s.Config.EventWindow = 5 * time.Minute
+	}
+	if s.Config.BindMode == "" {
+		s.Config.BindMode = "auto"
+	}
 	if s.Config.OAuthScope == "" {
 		s.Config.OAuthScope = "snsapi_userinfo"
 	}
@@ -70,6 +80,7 @@ type httpError struct {
 	Title  string
 	Msg    string
 	Err    error // the cause, logged but never shown
+	Plain  bool  // answer in plain text (machine callers such as WeChat)
 }
 
 func (e *httpError) Error() string {
@@ -108,6 +119,10 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", err)
 	} else {
 		log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", err)
+	}
+	if he.Plain {
+		http.Error(w, he.Msg, he.Status)
+		return
 	}
 	if isHTMX(r) {
 		// Show the message in the page's error area instead of the target.

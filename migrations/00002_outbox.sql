@@ -18,10 +18,13 @@ CREATE TABLE templates (
     synced_at        INTEGER NOT NULL
 ) STRICT;
 
--- What WeChat last told us about a bound openid.
-ALTER TABLE bindings ADD COLUMN following INTEGER;          -- NULL: unknown
-ALTER TABLE bindings ADD COLUMN follow_checked_at INTEGER;
-ALTER TABLE bindings ADD COLUMN last_interaction_at INTEGER;
+-- What WeChat told us about an openid, bound to an account or not (yet).
+CREATE TABLE followers (
+    openid              TEXT    PRIMARY KEY,
+    following           INTEGER,               -- NULL: unknown
+    follow_checked_at   INTEGER,
+    last_interaction_at INTEGER                -- opens the customer-service window (§4)
+) STRICT;
 
 -- One row per send request ...
 CREATE TABLE messages (
@@ -63,8 +66,6 @@ CREATE INDEX deliveries_msgid ON deliveries(msgid) WHERE msgid IS NOT NULL;
 -- +goose Down
 DROP TABLE deliveries;
 DROP TABLE messages;
-ALTER TABLE bindings DROP COLUMN last_interaction_at;
-ALTER TABLE bindings DROP COLUMN follow_checked_at;
-ALTER TABLE bindings DROP COLUMN following;
+DROP TABLE followers;
 DROP TABLE templates;
 DROP TABLE access_tokens;

@@ -329,10 +329,21 @@ func (o *Outbox) unclaim(ds []store.Delivery) {
 	}
 }
 
+// resultLinger is how long the result writer gathers outcomes after the
+// first before writing them. Writing whatever was ready at once made about
+// one transaction per 5 results in a 50-worker broadcast (~1,800 commits
+// for 10,000 deliveries), each holding the write connection that ClaimDue
+// also needs and a core that the sends need; 10 ms makes them ~30 per
+// commit. The cost is that an outcome reaches the database up to 10 ms
+// later (progress pages, and a crash's window for a resend).
+const resultLinger = 10 * time.Millisecond
+
 // writeResults stores outcomes in batches: one transaction per batch keeps
 // SQLite's single writer far from being the bottleneck.
 func (o *Outbox) writeResults(results <-chan store.Result) {
 	buf := make([]store.Result, 0, 256)
+	linger := time.NewTimer(resultLinger)
+	linger.Stop()
 	flush := func() {
 		if len(buf) == 0 {
 			return
@@ -344,7 +355,8 @@ func (o *Outbox) writeResults(results <-chan store.Result) {
 	}
 	for r := range results {
 		buf = append(buf, r)
-		// Take whatever else is ready, then write.
+		// Take what arrives within resultLinger (or a full buffer), then write.
+		linger.Reset(resultLinger)
 	more:
 		for len(buf) < cap(buf) {
 			select {
@@ -353,10 +365,11 @@ func (o *Outbox) writeResults(results <-chan store.Result) {
 					break more
 				}
 				buf = append(buf, r)
-			default:
+			case <-linger.C:
 				break more
 			}
 		}
+		linger.Stop()
 		flush()
 	}
 	flush()

@@ -76,6 +76,7 @@ type Delivery struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	SentAt        time.Time
+	Receipt       string // ReceiptDelivered, ReceiptBlocked, ReceiptSysFailed or ""
 }
 
 // EnqueueMessage stores m and one queued delivery per recipient in a single
@@ -235,13 +236,14 @@ func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Mess
 }
 
 const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, ''), d.openid, d.state,
-	d.attempts, d.next_attempt_at, d.errcode, d.errmsg, COALESCE(d.msgid, 0), d.created_at, d.updated_at, COALESCE(d.sent_at, 0)`
+	d.attempts, d.next_attempt_at, d.errcode, d.errmsg, COALESCE(d.msgid, 0), d.created_at, d.updated_at, COALESCE(d.sent_at, 0),
+	d.receipt`
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
 	var next, created, updated, sent int64
 	err := row.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.UserName, &d.OpenID, &d.State,
-		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent)
+		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent, &d.Receipt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}

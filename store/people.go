@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"time"
 )
@@ -16,15 +17,17 @@ type Person struct {
 	BoundAt         time.Time
 	Following       *bool // nil: not known yet
 	FollowCheckedAt time.Time
-	LastInteraction time.Time // zero: never seen
+	LastInteraction time.Time // last message from the user (48-hour window); zero: never
+	LastEvent       time.Time // last follow/scan/click (1-minute window)
 }
 
 // People lists every user with binding details, by name.
 func (s *Store) People(ctx context.Context) ([]Person, error) {
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT u.id, u.public_id, u.name, u.is_admin, u.created_at,
-		        b.openid, b.nickname, b.bound_at, b.following, b.follow_checked_at, b.last_interaction_at
-		 FROM users u LEFT JOIN bindings b ON b.user_id = u.id ORDER BY u.name`)
+		        b.openid, b.nickname, b.bound_at, f.following, f.follow_checked_at, f.last_interaction_at, f.last_event_at
+		 FROM users u LEFT JOIN bindings b ON b.user_id = u.id LEFT JOIN followers f ON f.openid = b.openid
+		 ORDER BY u.name`)
 	if err != nil {
 		return nil, err
 	}
@@ -34,9 +37,9 @@ func (s *Store) People(ctx context.Context) ([]Person, error) {
 		var p Person
 		var created int64
 		var openid, nick sql.NullString
-		var bound, following, checked, inter sql.NullInt64
+		var bound, following, checked, inter, event sql.NullInt64
 		if err := rows.Scan(&p.ID, &p.PublicID, &p.Name, &p.IsAdmin, &created,
-			&openid, &nick, &bound, &following, &checked, &inter); err != nil {
+			&openid, &nick, &bound, &following, &checked, &inter, &event); err != nil {
 			return nil, err
 		}
 		p.CreatedAt = fromMs(created)
@@ -52,6 +55,9 @@ func (s *Store) People(ctx context.Context) ([]Person, error) {
 		}
 		if inter.Valid {
 			p.LastInteraction = fromMs(inter.Int64)
+		}
+		if event.Valid {
+			p.LastEvent = fromMs(event.Int64)
 		}
 		out = append(out, p)
 	}
@@ -93,15 +99,48 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 // SetFollowing records whether an openid follows the account, as WeChat
 // reported it at `at`.
 func (s *Store) SetFollowing(ctx context.Context, openid string, following bool, at time.Time) error {
-	_, err := s.wdb.ExecContext(ctx,
-		`UPDATE bindings SET following = ?, follow_checked_at = ? WHERE openid = ?`, following, at.UnixMilli(), openid)
+	_, err := s.wdb.ExecContext(ctx, setFollowingSQL, openid, following, at.UnixMilli())
 	return err
+}
+
+const setFollowingSQL = `INSERT INTO followers(openid, following, follow_checked_at) VALUES(?, ?, ?)
+	ON CONFLICT(openid) DO UPDATE SET following = excluded.following, follow_checked_at = excluded.follow_checked_at
+	WHERE COALESCE(followers.follow_checked_at, 0) <= excluded.follow_checked_at`
+
+const touchSQL = `INSERT INTO followers(openid, last_interaction_at) VALUES(?, ?)
+	ON CONFLICT(openid) DO UPDATE SET last_interaction_at = max(COALESCE(followers.last_interaction_at, 0), excluded.last_interaction_at)`
+
+// Follower is what is known of one openid.
+type Follower struct {
+	OpenID          string
+	Following       *bool
+	LastInteraction time.Time
+}
+
+// Follower returns what is known of an openid (zero values when nothing).
+func (s *Store) Follower(ctx context.Context, openid string) (Follower, error) {
+	f := Follower{OpenID: openid}
+	var following, inter sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, `SELECT following, last_interaction_at FROM followers WHERE openid = ?`, openid).Scan(&following, &inter)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	if following.Valid {
+		b := following.Int64 == 1
+		f.Following = &b
+	}
+	if inter.Valid {
+		f.LastInteraction = fromMs(inter.Int64)
+	}
+	return f, nil
 }
 
 // TouchInteraction records that the user behind openid interacted with the
 // account at `at` (this opens WeChat's customer-service window, §4).
 func (s *Store) TouchInteraction(ctx context.Context, openid string, at time.Time) error {
-	_, err := s.wdb.ExecContext(ctx,
-		`UPDATE bindings SET last_interaction_at = max(COALESCE(last_interaction_at, 0), ?) WHERE openid = ?`, at.UnixMilli(), openid)
+	_, err := s.wdb.ExecContext(ctx, touchSQL, openid, at.UnixMilli())
 	return err
 }

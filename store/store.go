@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -46,6 +47,11 @@ type Store struct {
 	bindStatus *sql.Stmt
 
 	cache *cache
+
+	ingest     chan ingestReq
+	closed     chan struct{}
+	ingestDone chan struct{}
+	closeOnce  sync.Once
 }
 
 // Open opens (creating if needed) the database at path and applies every
@@ -63,6 +69,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("prepare statements: %w", err)
 	}
+	go s.ingestLoop()
 	return s, nil
 }
 
@@ -101,7 +108,8 @@ func openNoMigrate(path string) (*Store, error) {
 	n := max(4, 2*runtime.NumCPU())
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache()}, nil
+	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache(),
+		ingest: make(chan ingestReq), closed: make(chan struct{}), ingestDone: make(chan struct{})}, nil
 }
 
 // prepare readies the hot statements; it runs once the schema exists.
@@ -123,6 +131,13 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
 // Close closes both connection pools.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		select {
+		case <-s.ingestDone:
+		case <-time.After(5 * time.Second):
+		}
+	})
 	for _, st := range []*sql.Stmt{s.userByID, s.bindStatus} {
 		if st != nil {
 			st.Close()

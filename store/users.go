@@ -135,3 +135,11 @@ func isUniqueViolation(err error) bool {
 	}
 	return strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
+
+// UserByOpenID returns the user bound to openid, or ErrNotFound.
+func (s *Store) UserByOpenID(ctx context.Context, openid string) (User, error) {
+	var hash string
+	return s.scanUser(s.rdb.QueryRowContext(ctx,
+		`SELECT u.id, u.public_id, u.name, u.is_admin, u.created_at, u.password_hash
+		 FROM users u JOIN bindings b ON b.user_id = u.id WHERE b.openid = ?`, openid), &hash)
+}

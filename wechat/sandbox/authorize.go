@@ -119,13 +119,25 @@ func (s *Sandbox) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, authErrorPage(s.layout(), *aerr))
 		return
 	}
-	selected := ""
+	s.renderChooser(w, r, a, s.rememberedUser(r), "", http.StatusOK)
+}
+
+// rememberUser sets the cookie that preselects the user next time.
+func (s *Sandbox) rememberUser(w http.ResponseWriter, openid string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: userCookie, Value: openid, Path: s.opts.PathPrefix + "/",
+		MaxAge: 30 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// rememberedUser is the openid of the cookie, if that user exists.
+func (s *Sandbox) rememberedUser(r *http.Request) string {
 	if c, err := r.Cookie(userCookie); err == nil {
 		if _, ok := s.User(c.Value); ok {
-			selected = c.Value
+			return c.Value
 		}
 	}
-	s.renderChooser(w, r, a, selected, "", http.StatusOK)
+	return ""
 }
 
 func (s *Sandbox) renderChooser(w http.ResponseWriter, r *http.Request, a authRequest, selected, problem string, status int) {
@@ -165,10 +177,7 @@ func (s *Sandbox) handleAuthorizePost(w http.ResponseWriter, r *http.Request) {
 			s.renderChooser(w, r, a, "", "请选择一个用户，或输入昵称新建用户", http.StatusBadRequest)
 			return
 		}
-		http.SetCookie(w, &http.Cookie{
-			Name: userCookie, Value: u.OpenID, Path: s.opts.PathPrefix + "/",
-			MaxAge: 30 * 24 * 3600, HttpOnly: true, SameSite: http.SameSiteLaxMode,
-		})
+		s.rememberUser(w, u.OpenID)
 		if a.Scope == wechat.ScopeBase {
 			// snsapi_base is silent: straight back with a code (§2).
 			http.Redirect(w, r, redirectTo(a.RedirectURI, s.issueCode(u.OpenID, a.Scope), a.State), http.StatusFound)

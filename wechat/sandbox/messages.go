@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+
+	"github.com/wxpush/wxpush/wechat"
 )
 
 // Message is one item of a user's conversation with the account.
@@ -22,6 +24,9 @@ type Message struct {
 	URL         string  // template jump link or news url
 	ClientMsgID string
 	At          time.Time
+	// Passive: a text the app answered a push with (§7), not sent through
+	// the customer-service API.
+	Passive bool
 }
 
 // Message kinds.
@@ -29,6 +34,9 @@ const (
 	KindTemplate = "template"
 	KindText     = "text"
 	KindNews     = "news"
+	// KindNotice is WeChat's own grey notice in the chat, such as
+	// Unavailable when the app's server failed to answer a push.
+	KindNotice = "notice"
 )
 
 // Field is one line of a template message card: the label written before
@@ -153,10 +161,11 @@ type dataItem struct {
 
 // sendResult is what the locked part of a send decided.
 type sendResult struct {
-	code  int    // 0 on success
-	msg   string // errmsg when not the usual one for code
-	msgid int64
-	fresh bool // delivered now (not a client_msg_id repeat)
+	code    int    // 0 on success
+	msg     string // errmsg when not the usual one for code
+	msgid   int64
+	fresh   bool // delivered now (not a client_msg_id repeat)
+	blocked bool // the user refuses the account's messages
 }
 
 // handleTemplateSend: POST /cgi-bin/message/template/send (§4, details
@@ -164,7 +173,9 @@ type sendResult struct {
 // 40001, 42001); per-second limit 45011 and daily quota 45009; body
 // (44002, 47001); touser (40003); template_id (40037); data (47003); the
 // user follows (43004); then client_msg_id: a repeat within 10 minutes
-// answers the first send's msgid and delivers nothing.
+// answers the first send's msgid and delivers nothing. A fresh send is
+// followed by its TEMPLATESENDJOBFINISH push ("failed:user block" when the
+// user refuses the account's messages; then the card is not shown).
 func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 	f := s.faults.Load()
 	if s.injectFault(w, f) {
@@ -223,14 +234,19 @@ func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 		}
-		res.msgid, res.fresh = s.newMsgIDLocked(), true
+		res.msgid, res.fresh, res.blocked = s.newMsgIDLocked(), true, m.Blocked
+		if body.ClientMsgID != "" {
+			m.dedup.remember(body.ClientMsgID, res.msgid, now)
+		}
+		if res.blocked {
+			// Accepted, but the user refuses it: not shown, and the
+			// receipt says so (details §4.2).
+			break
+		}
 		m.deliver(Message{
 			Kind: KindTemplate, MsgID: res.msgid, TemplateID: t.ID, Title: t.Title,
 			Fields: fields, URL: body.URL, ClientMsgID: body.ClientMsgID, At: now,
 		})
-		if body.ClientMsgID != "" {
-			m.dedup.remember(body.ClientMsgID, res.msgid, now)
-		}
 		s.delivered++
 		s.stats.TemplateSends++
 	}
@@ -240,14 +256,30 @@ func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, res)
 		return
 	}
-	if res.fresh && s.opts.OnTemplateSent != nil {
-		s.opts.OnTemplateSent(body.ToUser, res.msgid)
+	if res.fresh {
+		if s.opts.ServerURL != "" {
+			s.pushAsync(s.jobFinished(body.ToUser, res.msgid, res.blocked, now))
+		}
+		if s.opts.OnTemplateSent != nil {
+			s.opts.OnTemplateSent(body.ToUser, res.msgid)
+		}
 	}
 	writeJSON(w, struct {
 		ErrCode int    `json:"errcode"`
 		ErrMsg  string `json:"errmsg"`
 		MsgID   int64  `json:"msgid"`
 	}{0, "ok", res.msgid})
+}
+
+// jobFinished is the TEMPLATESENDJOBFINISH receipt of a template send,
+// MsgID the send's msgid (details §4.2).
+func (s *Sandbox) jobFinished(openid string, msgid int64, blocked bool, now time.Time) wechat.Inbound {
+	in := s.event(openid, "TEMPLATESENDJOBFINISH", now)
+	in.TemplateMsgID, in.Status = msgid, "success"
+	if blocked {
+		in.Status = "failed:user block"
+	}
+	return in
 }
 
 // failLocked records code as the result when it is an error.
@@ -277,9 +309,9 @@ var mediaMsgTypes = map[string]bool{"image": true, "voice": true, "video": true,
 // (44002, 47001); touser (40003); the message: msgtype text (content
 // required: 44004; at most 2048 bytes: 45002 — the docs give no limit,
 // 2048 is the figure WeChat uses for text replies) or news (exactly one
-// article: 44003 none, 45008 more); media types 40007, others 40008; then
-// the window: not following or outside every window 45015, count used
-// 45047.
+// article: 44003 none, 45008 more); media types 40007, others 40008; a
+// follower who refuses the account's messages 48002; then the window: not
+// following or outside every window 45015, count used 45047.
 func (s *Sandbox) handleCustomSend(w http.ResponseWriter, r *http.Request) {
 	f := s.faults.Load()
 	if s.injectFault(w, f) {
@@ -343,6 +375,8 @@ func (s *Sandbox) handleCustomSend(w http.ResponseWriter, r *http.Request) {
 		res.code = 40003
 	case msgCode != 0:
 		res.code = msgCode
+	case m.Blocked && m.Following:
+		res.code = 48002 // the user turned off 接收消息 (details §5)
 	case s.failLocked(&res, m.useWindow(now)):
 	default:
 		msg.MsgID, msg.At = s.newMsgIDLocked(), now

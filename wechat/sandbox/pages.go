@@ -29,7 +29,7 @@ func (s *Sandbox) layout() page { return page{Prefix: s.opts.PathPrefix, AppID: 
 type chooseView struct {
 	Action   string // the form's URL, authorize query included
 	AppID    string
-	Scope    string
+	Scope    string // the OAuth scope; "" when scanning a QR code
 	Users    []User
 	Selected string // openid preselected
 	Problem  string
@@ -43,6 +43,7 @@ type consentView struct {
 
 type homeView struct {
 	Users          []User
+	Push           pushView
 	Templates      []Template
 	Faults         Faults
 	Stats          Stats
@@ -50,6 +51,20 @@ type homeView struct {
 	Problem        string
 	// Form values to show again after a problem.
 	TemplateTitle, TemplateContent string
+}
+
+// pushView is the home page's server URL section.
+type pushView struct {
+	ServerURL, Mode, AccountID string
+	Pushes                     []Push // newest first
+}
+
+// accountView is the profile page a non-follower sees after scanning.
+type accountView struct {
+	Action    string
+	AccountID string
+	User      User
+	Scene     string
 }
 
 type phoneView struct {
@@ -83,6 +98,11 @@ func (s *Sandbox) handleHome(w http.ResponseWriter, r *http.Request) {
 
 func (s *Sandbox) renderHome(w http.ResponseWriter, r *http.Request, status int, v homeView) {
 	v.Users, v.Templates, v.Faults, v.Stats, v.TotalDelivered = s.Users(), s.Templates(), s.Faults(), s.Stats(), s.TotalDelivered()
+	v.Push = pushView{ServerURL: s.opts.ServerURL, Mode: s.opts.EncryptMode, AccountID: s.accountID}
+	all := s.Pushes()
+	for i := len(all) - 1; i >= 0 && len(v.Push.Pushes) < homePushes; i-- {
+		v.Push.Pushes = append(v.Push.Pushes, all[i])
+	}
 	s.render(w, r, status, homePage(s.layout(), v))
 }
 
@@ -178,11 +198,27 @@ func (s *Sandbox) renderPhone(w http.ResponseWriter, r *http.Request, status int
 
 // handleFollow and handleUnfollow: POST /phone/{openid}/follow and
 // /unfollow, the phone's 关注公众号 and 取消关注 buttons.
-func (s *Sandbox) handleFollow(w http.ResponseWriter, r *http.Request)   { s.setFollowing(w, r, true) }
-func (s *Sandbox) handleUnfollow(w http.ResponseWriter, r *http.Request) { s.setFollowing(w, r, false) }
+func (s *Sandbox) handleFollow(w http.ResponseWriter, r *http.Request)   { s.followForm(w, r, true) }
+func (s *Sandbox) handleUnfollow(w http.ResponseWriter, r *http.Request) { s.followForm(w, r, false) }
 
-func (s *Sandbox) setFollowing(w http.ResponseWriter, r *http.Request, follow bool) {
-	if err := s.SetFollowing(r.PathValue("openid"), follow); err != nil {
+// Following waits for the app's answer to the subscribe push (up to
+// PushTimeout), so that the phone shows its welcome reply at once.
+func (s *Sandbox) followForm(w http.ResponseWriter, r *http.Request, follow bool) {
+	first, err := s.setFollowing(r.PathValue("openid"), follow)
+	if err != nil {
+		s.render(w, r, http.StatusNotFound, notFoundPage(s.layout(), "没有这个用户"))
+		return
+	}
+	if follow {
+		s.waitFirst(r, first)
+	}
+	s.backToPhone(w, r)
+}
+
+// handleBlock: POST /phone/{openid}/block, the phone's 拒收消息 switch:
+// blocked=1 refuses the account's messages, blocked=0 receives them again.
+func (s *Sandbox) handleBlock(w http.ResponseWriter, r *http.Request) {
+	if err := s.SetBlocked(r.PathValue("openid"), r.PostFormValue("blocked") == "1"); err != nil {
 		s.render(w, r, http.StatusNotFound, notFoundPage(s.layout(), "没有这个用户"))
 		return
 	}
@@ -193,9 +229,11 @@ func (s *Sandbox) backToPhone(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.opts.PathPrefix+"/phone/"+url.PathEscape(r.PathValue("openid")), http.StatusSeeOther)
 }
 
-// handleSay: POST /phone/{openid}/say, the user messaging the account.
+// handleSay: POST /phone/{openid}/say, the user messaging the account;
+// it waits for the app's passive reply like handleFollow.
 func (s *Sandbox) handleSay(w http.ResponseWriter, r *http.Request) {
-	switch err := s.Say(r.PathValue("openid"), r.PostFormValue("text")); {
+	first, err := s.sayText(r.PathValue("openid"), r.PostFormValue("text"))
+	switch {
 	case errors.Is(err, ErrNoUser):
 		s.render(w, r, http.StatusNotFound, notFoundPage(s.layout(), "没有这个用户"))
 	case errors.Is(err, ErrNotFollowing):
@@ -203,8 +241,84 @@ func (s *Sandbox) handleSay(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.renderPhone(w, r, http.StatusBadRequest, "消息不能为空")
 	default:
+		s.waitFirst(r, first)
 		s.backToPhone(w, r)
 	}
+}
+
+// handleScan: GET /q/{id} is the phone scanning a parameterized QR code:
+// WeChat's 二维码已过期 page, or the chooser of who holds the phone.
+func (s *Sandbox) handleScan(w http.ResponseWriter, r *http.Request) {
+	if !s.checkQR(w, r) {
+		return
+	}
+	s.renderScanChooser(w, r, s.rememberedUser(r), "", http.StatusOK)
+}
+
+// checkQR renders the error page for an unknown or expired code.
+func (s *Sandbox) checkQR(w http.ResponseWriter, r *http.Request) bool {
+	switch _, ok, expired := s.qrByID(r.PathValue("id")); {
+	case !ok:
+		s.render(w, r, http.StatusNotFound, qrErrorPage(s.layout(), false))
+		return false
+	case expired:
+		s.render(w, r, http.StatusGone, qrErrorPage(s.layout(), true))
+		return false
+	}
+	return true
+}
+
+func (s *Sandbox) scanAction(r *http.Request) string {
+	return s.opts.PathPrefix + "/q/" + url.PathEscape(r.PathValue("id"))
+}
+
+func (s *Sandbox) renderScanChooser(w http.ResponseWriter, r *http.Request, selected, problem string, status int) {
+	users := s.Users()
+	if selected == "" && len(users) > 0 {
+		selected = users[0].OpenID
+	}
+	v := chooseView{Action: s.scanAction(r), AppID: s.opts.AppID, Users: users, Selected: selected, Problem: problem}
+	s.render(w, r, status, choosePage(s.layout(), v))
+}
+
+// handleScanPost: POST /q/{id}. step=choose: the user holding the phone
+// (a new one has never followed the account); a follower's scan is pushed
+// as SCAN, a non-follower sees the account's profile. step=follow: the
+// profile's 关注公众号, pushed as subscribe with qrscene_. Both then open
+// the user's chat, once the app answered the push.
+func (s *Sandbox) handleScanPost(w http.ResponseWriter, r *http.Request) {
+	if !s.checkQR(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	var u User
+	step := r.PostFormValue("step")
+	switch found, ok := s.User(r.PostFormValue("openid")); {
+	case step == "choose" && strings.TrimSpace(r.PostFormValue("nickname")) != "":
+		u = s.addUser(r.PostFormValue("nickname"), false)
+	case ok:
+		u = found
+	default:
+		s.renderScanChooser(w, r, "", "请选择一个用户，或输入昵称新建用户", http.StatusBadRequest)
+		return
+	}
+	s.rememberUser(w, u.OpenID)
+	first, err := s.scan(u.OpenID, id, step == "follow")
+	switch {
+	case errors.Is(err, ErrNotFollowing):
+		c, _, _ := s.qrByID(id)
+		v := accountView{Action: s.scanAction(r), AccountID: s.accountID, User: u, Scene: c.scene}
+		s.render(w, r, http.StatusOK, qrFollowPage(s.layout(), v))
+		return
+	case errors.Is(err, ErrQRExpired):
+		s.render(w, r, http.StatusGone, qrErrorPage(s.layout(), true))
+		return
+	case err != nil:
+		s.render(w, r, http.StatusNotFound, qrErrorPage(s.layout(), false))
+		return
+	}
+	s.waitFirst(r, first)
+	http.Redirect(w, r, s.opts.PathPrefix+"/phone/"+url.PathEscape(u.OpenID), http.StatusSeeOther)
 }
 
 // handleAvatar: GET /avatar/{openid} draws a simulated user's head image:
@@ -240,9 +354,36 @@ func fmtDate(t time.Time) string { return t.In(beijing).Format("1月2日") }
 
 func msgID(m Message) string { return strconv.FormatInt(m.MsgID, 10) }
 
+const homePushes = 50 // pushes listed on the home page
+
+func fmtClock(t time.Time) string { return t.In(beijing).Format("01-02 15:04:05") }
+
+func modeLabel(mode string) string {
+	switch mode {
+	case ModeSafe:
+		return "安全模式（加密）"
+	case ModeCompat:
+		return "兼容模式（明文与密文）"
+	}
+	return "明文模式"
+}
+
+// pushResult summarises a push for the home page's log.
+func pushResult(p Push) string {
+	switch {
+	case p.Err != "":
+		return p.Err + "（" + p.Detail + "）"
+	case p.Reply != "":
+		return "被动回复：" + p.Reply
+	}
+	return "成功"
+}
+
 // msgClass is a conversation item's CSS class.
 func msgClass(m Message) string {
 	switch {
+	case m.Kind == KindNotice:
+		return "msg msg-notice"
 	case m.Kind == KindTemplate:
 		return "msg msg-template"
 	case m.Kind == KindNews:

@@ -13,9 +13,13 @@
 // GET /cgi-bin/get_api_domain_ip, POST /cgi-bin/message/custom/send,
 // POST /cgi-bin/message/template/send,
 // GET /cgi-bin/template/get_all_private_template, GET /cgi-bin/user/info,
-// POST /cgi-bin/user/info/batchget, the /sns/* OAuth endpoints and
-// /connect/oauth2/authorize; pages /, /phone, /phone/{openid} and their
-// POST forms (routes in sandbox.go).
+// POST /cgi-bin/user/info/batchget, POST /cgi-bin/qrcode/create, the
+// /sns/* OAuth endpoints and /connect/oauth2/authorize; pages /, /phone,
+// /phone/{openid}, /q/{id} (scanning a QR code) and their POST forms
+// (routes in sandbox.go). With Options.ServerURL it also plays WeChat's
+// server: follows, unfollows, scans, the users' texts and template send
+// receipts are pushed to the app, signed and, in safe mode, encrypted
+// (push.go).
 package sandbox
 
 import (
@@ -58,9 +62,30 @@ type Options struct {
 	Faults Faults
 	// OnTemplateSent, if set, is called after each template message is
 	// delivered (not for client_msg_id repeats), outside the sandbox's lock
-	// and before the send's answer is written: start anything slow (such as
-	// a TEMPLATESENDJOBFINISH push, §7) in its own goroutine.
+	// and before the send's answer is written: start anything slow in its
+	// own goroutine. (With ServerURL set the sandbox itself pushes the
+	// TEMPLATESENDJOBFINISH event, §7.)
 	OnTemplateSent func(openid string, msgid int64)
+
+	// The app's server URL (§7, §8): where the sandbox, playing WeChat's
+	// server, pushes messages and events. Empty: nothing is pushed.
+	ServerURL   string
+	ServerToken string // the Token set with the URL; signs every push
+	// EncodingAESKey (43 characters), when set, encrypts pushes: the
+	// account is in safe mode unless EncryptMode says otherwise.
+	EncodingAESKey string
+	// EncryptMode is ModePlain, ModeCompat or ModeSafe; default safe with
+	// an EncodingAESKey, plain without.
+	EncryptMode string
+	// AccountID is the account's original id (ToUserName of pushes);
+	// default "gh_" + 12 hex derived from AppID.
+	AccountID string
+	// PushTimeout is how long WeChat waits for the app's answer before
+	// re-sending (§7); default 5 s.
+	PushTimeout time.Duration
+	// HTTPClient makes the pushes; default a plain http.Client (each
+	// attempt has its own PushTimeout deadline).
+	HTTPClient *http.Client
 }
 
 // User is a simulated WeChat user of the account.
@@ -69,6 +94,12 @@ type User struct {
 	Created                      time.Time
 	Following                    bool
 	SubscribeTime                time.Time // last follow; zero if never followed
+	// QRScene or QRSceneStr: the parameterized QR code of the last follow
+	// (user/info's qr_scene, qr_scene_str); zero for a plain follow.
+	QRScene    int64
+	QRSceneStr string
+	// Blocked: the user refuses the account's messages (SetBlocked).
+	Blocked bool
 }
 
 // Limits the sandbox enforces, as a test account (§1, details §1.1/§1.2).
@@ -111,6 +142,17 @@ type Sandbox struct {
 	statsMu  sync.Mutex // apiError and injected faults run with and without mu
 	errors   map[int]int
 	http500s int
+
+	// Parameterized QR codes (qrcode.go), under mu.
+	qrcodes   map[string]*qrCode // by id
+	permQR    map[string]*qrCode // permanent codes by scene
+	qrSweepAt int
+
+	// Pushes to the app's server URL (push.go).
+	accountID string
+	crypter   *wechat.Crypter // nil without EncodingAESKey
+	pushMu    sync.Mutex
+	pushes    pushLog
 }
 
 // New returns a sandbox seeded with opts.Users.
@@ -140,6 +182,11 @@ func New(opts Options) (*Sandbox, error) {
 		refreshes: map[string]*refreshToken{},
 		nextMsgID: firstMsgID(),
 		errors:    map[int]int{},
+		qrcodes:   map[string]*qrCode{},
+		permQR:    map[string]*qrCode{},
+	}
+	if err := s.setupPush(); err != nil {
+		return nil, err
 	}
 	s.SetFaults(opts.Faults)
 	s.templates.Store(&templateSet{byID: map[string]*Template{}})
@@ -166,6 +213,7 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("GET /cgi-bin/template/get_all_private_template", s.handleTemplates)
 	m.HandleFunc("GET /cgi-bin/user/info", s.handleUserInfo)
 	m.HandleFunc("POST /cgi-bin/user/info/batchget", s.handleUserBatchGet)
+	m.HandleFunc("POST /cgi-bin/qrcode/create", s.handleQRCreate)
 	m.HandleFunc("GET /sns/oauth2/access_token", s.handleSNSAccessToken)
 	m.HandleFunc("GET /sns/oauth2/refresh_token", s.handleSNSRefresh)
 	m.HandleFunc("GET /sns/userinfo", s.handleSNSUserInfo)
@@ -185,6 +233,10 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("POST /phone/{openid}/follow", s.handleFollow)
 	m.HandleFunc("POST /phone/{openid}/unfollow", s.handleUnfollow)
 	m.HandleFunc("POST /phone/{openid}/say", s.handleSay)
+	m.HandleFunc("POST /phone/{openid}/block", s.handleBlock)
+	// The phone scanning a parameterized QR code (weixin.qq.com/q/…)
+	m.HandleFunc("GET /q/{id}", s.handleScan)
+	m.HandleFunc("POST /q/{id}", s.handleScanPost)
 	m.HandleFunc("GET /avatar/{openid}", s.handleAvatar)
 	s.mux = m
 }
@@ -220,6 +272,11 @@ const maxNickname = 32 // runes
 // AddUser adds a simulated user, or returns the existing one with that
 // nickname. An empty nickname becomes 微信用户.
 func (s *Sandbox) AddUser(nickname string) User {
+	return s.addUser(nickname, !s.opts.NewUsersUnfollowed)
+}
+
+// addUser is AddUser; a new user follows from the start if following.
+func (s *Sandbox) addUser(nickname string, following bool) User {
 	nickname = cleanNickname(nickname)
 	openid := OpenID(s.opts.AppID, nickname)
 	s.mu.Lock()
@@ -234,7 +291,7 @@ func (s *Sandbox) AddUser(nickname string) User {
 		HeadImgURL: s.opts.PathPrefix + "/avatar/" + openid,
 		Created:    now,
 	}}
-	if !s.opts.NewUsersUnfollowed {
+	if following {
 		m.follow(now)
 	}
 	s.users[openid] = m
@@ -338,6 +395,8 @@ var errmsgs = map[int]string{
 	47001: "data format error",
 	47003: "argument invalid!",
 	48001: "api unauthorized",
+	48002: "api blocked: the user refuses messages from the account",
+	40097: "invalid args",
 }
 
 // apiError builds the *wechat.Error WeChat would answer, errmsg ending with

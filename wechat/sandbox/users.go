@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wxpush/wxpush/wechat"
 )
 
 // Errors of the user-side actions (the phone).
@@ -48,6 +50,7 @@ type member struct {
 
 func (m *member) follow(now time.Time) {
 	m.Following, m.SubscribeTime = true, now
+	m.QRScene, m.QRSceneStr = 0, ""
 	m.open(winEvent, now)
 }
 
@@ -105,65 +108,114 @@ func (m *member) windowSummary(now time.Time) (left int, until time.Time) {
 
 // SetFollowing makes the user follow or unfollow the account. Following
 // opens the 3-message / 1-minute customer-service window; unfollowing
-// closes every window (§4). Following again while following changes
-// nothing.
+// closes every window (§4). A change is pushed to the app's server URL as
+// a subscribe (without EventKey: a plain follow) or unsubscribe event
+// (§7); following again while following changes nothing.
 func (s *Sandbox) SetFollowing(openid string, follow bool) error {
+	_, err := s.setFollowing(openid, follow)
+	return err
+}
+
+// setFollowing is SetFollowing; the channel closes when the push's first
+// attempt is answered (at once when nothing is pushed).
+func (s *Sandbox) setFollowing(openid string, follow bool) (<-chan struct{}, error) {
+	s.mu.Lock()
+	m, ok := s.users[openid]
+	now := s.opts.Now()
+	var in wechat.Inbound
+	switch {
+	case !ok:
+		s.mu.Unlock()
+		return nil, ErrNoUser
+	case follow && !m.Following:
+		m.follow(now)
+		in = s.event(openid, "subscribe", now)
+	case !follow && m.Following:
+		m.unfollow()
+		in = s.event(openid, "unsubscribe", now)
+	default:
+		s.mu.Unlock()
+		return closedChan, nil
+	}
+	s.mu.Unlock()
+	return s.pushAsync(in), nil
+}
+
+// SetBlocked sets whether the user refuses the account's messages (the
+// phone's 拒收消息, "接收消息" off): template sends still answer ok but are
+// not shown and their TEMPLATESENDJOBFINISH says "failed:user block";
+// customer-service sends answer 48002 (details §4.2, §5).
+func (s *Sandbox) SetBlocked(openid string, blocked bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.users[openid]
-	switch {
-	case !ok:
+	if !ok {
 		return ErrNoUser
-	case follow && !m.Following:
-		m.follow(s.opts.Now())
-	case !follow && m.Following:
-		m.unfollow()
 	}
+	m.Blocked = blocked
 	return nil
 }
 
 // Interact records that the user sent the account a message, opening the
 // 5-message / 48-hour customer-service window (§4). Only followers can
-// message an account.
+// message an account. Nothing is pushed: there is no message to push.
 func (s *Sandbox) Interact(openid string) error {
-	_, err := s.say(openid, "")
+	_, _, err := s.say(openid, "")
 	return err
 }
 
 // Say is Interact with the message's text, which also shows in the
-// conversation on the user's phone (the text box "发消息给公众号").
+// conversation on the user's phone (the text box "发消息给公众号") and is
+// pushed to the app's server URL as a text message (§7).
 func (s *Sandbox) Say(openid, text string) error {
+	_, err := s.sayText(openid, text)
+	return err
+}
+
+var errEmptyText = errors.New("sandbox: empty message")
+
+// sayText is Say; the channel closes when the push's first attempt is
+// answered.
+func (s *Sandbox) sayText(openid, text string) (<-chan struct{}, error) {
 	text = strings.TrimSpace(strings.ToValidUTF8(text, ""))
 	if text == "" {
-		return errors.New("sandbox: empty message")
+		return nil, errEmptyText
 	}
 	if utf8.RuneCountInString(text) > maxUserText {
 		text = string([]rune(text)[:maxUserText])
 	}
-	_, err := s.say(openid, text)
-	return err
+	_, in, err := s.say(openid, text)
+	if err != nil {
+		return nil, err
+	}
+	return s.pushAsync(in), nil
 }
 
 const maxUserText = 600 // runes, like WeChat's chat box
 
-func (s *Sandbox) say(openid, text string) (Message, error) {
+func (s *Sandbox) say(openid, text string) (Message, wechat.Inbound, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, ok := s.users[openid]
 	switch {
 	case !ok:
-		return Message{}, ErrNoUser
+		return Message{}, wechat.Inbound{}, ErrNoUser
 	case !m.Following:
-		return Message{}, ErrNotFollowing
+		return Message{}, wechat.Inbound{}, ErrNotFollowing
 	}
 	now := s.opts.Now()
 	m.open(winMessage, now)
 	if text == "" {
-		return Message{}, nil
+		return Message{}, wechat.Inbound{}, nil
 	}
 	msg := Message{Kind: KindText, FromUser: true, MsgID: s.newMsgIDLocked(), Content: text, At: now}
 	m.deliver(msg)
-	return msg, nil
+	// The message's id in the conversation is its MsgId: unique, 64-bit.
+	in := wechat.Inbound{
+		ToUserName: s.accountID, FromUserName: openid, CreateTime: now.Unix(),
+		MsgType: "text", Content: text, MsgID: msg.MsgID,
+	}
+	return msg, in, nil
 }
 
 // userInfo is GET /cgi-bin/user/info's answer (details §4.4): since
@@ -182,7 +234,7 @@ type followerInfo struct {
 	GroupID        int    `json:"groupid"`
 	TagIDList      []int  `json:"tagid_list"`
 	SubscribeScene string `json:"subscribe_scene"`
-	QRScene        int    `json:"qr_scene"`
+	QRScene        int64  `json:"qr_scene"`
 	QRSceneStr     string `json:"qr_scene_str"`
 }
 
@@ -191,12 +243,15 @@ func infoOf(u User) userInfo {
 		return userInfo{OpenID: u.OpenID}
 	}
 	// The sandbox's follow button stands for scanning the account's QR
-	// code (FollowURL), hence ADD_SCENE_QR_CODE without a scene.
+	// code (FollowURL), hence ADD_SCENE_QR_CODE without a scene; following
+	// from a parameterized code reports its scene (details §3.2).
 	return userInfo{Subscribe: 1, OpenID: u.OpenID, followerInfo: &followerInfo{
 		Language:       "zh_CN",
 		SubscribeTime:  u.SubscribeTime.Unix(),
 		TagIDList:      []int{},
 		SubscribeScene: "ADD_SCENE_QR_CODE",
+		QRScene:        u.QRScene,
+		QRSceneStr:     u.QRSceneStr,
 	}}
 }
 

@@ -1,0 +1,159 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+)
+
+// Receipt values of a delivery (from TEMPLATESENDJOBFINISH, §7).
+const (
+	ReceiptDelivered = "delivered"
+	ReceiptBlocked   = "blocked"
+	ReceiptSysFailed = "sysfailed"
+)
+
+// Inbound is a message or event WeChat pushed, as stored.
+type Inbound struct {
+	DedupKey      string
+	OpenID        string
+	MsgType       string // text, event, …
+	Event         string // subscribe, unsubscribe, SCAN, TEMPLATESENDJOBFINISH, …
+	EventKey      string
+	Content       string
+	CreatedAt     time.Time // WeChat's CreateTime
+	TemplateMsgID int64     // TEMPLATESENDJOBFINISH
+	Receipt       string    // TEMPLATESENDJOBFINISH: ReceiptDelivered, …
+}
+
+// IngestInbound records a pushed message or event and applies its effects
+// in the same transaction: follow state, the customer-service window,
+// delivery receipts. dup is true (and nothing changes) when the same message
+// was already recorded — WeChat retries unanswered pushes (§7).
+//
+// Concurrent calls are committed together (group commit): one writer
+// goroutine takes whatever pushes are waiting and writes them in one
+// transaction, so a burst of pushes costs one commit, not one each.
+func (s *Store) IngestInbound(ctx context.Context, in Inbound) (dup bool, err error) {
+	req := ingestReq{in: in, done: make(chan ingestRes, 1)}
+	select {
+	case s.ingest <- req:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-s.closed:
+		return false, errors.New("store closed")
+	}
+	select {
+	case res := <-req.done:
+		return res.dup, res.err
+	case <-ctx.Done():
+		return false, ctx.Err() // it may still be committed; WeChat's retry is then a duplicate
+	}
+}
+
+type ingestReq struct {
+	in   Inbound
+	done chan ingestRes
+}
+
+type ingestRes struct {
+	dup bool
+	err error
+}
+
+// maxIngestBatch bounds a group commit.
+const maxIngestBatch = 256
+
+// ingestLoop is the single writer behind IngestInbound.
+func (s *Store) ingestLoop() {
+	defer close(s.ingestDone)
+	batch := make([]ingestReq, 0, maxIngestBatch)
+	for {
+		select {
+		case r := <-s.ingest:
+			batch = append(batch[:0], r)
+		case <-s.closed:
+			return
+		}
+	more:
+		for len(batch) < maxIngestBatch {
+			select {
+			case r := <-s.ingest:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		dups := make([]bool, len(batch))
+		err := s.tx(context.Background(), func(tx *sql.Tx) error {
+			for i, r := range batch {
+				var err error
+				if dups[i], err = s.ingestOne(tx, r.in); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for i, r := range batch {
+			r.done <- ingestRes{dup: dups[i], err: err}
+		}
+	}
+}
+
+func (s *Store) ingestOne(tx *sql.Tx, in Inbound) (dup bool, err error) {
+	ctx := context.Background()
+	now := s.nowMs()
+	at := in.CreatedAt.UnixMilli()
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO inbound_events(dedup_key, openid, msg_type, event, event_key, content, created_at, received_at)
+		 VALUES(?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(dedup_key) DO NOTHING`,
+		in.DedupKey, in.OpenID, in.MsgType, in.Event, in.EventKey, in.Content, at, now)
+	if err != nil {
+		return false, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return true, nil
+	}
+	switch {
+	case in.MsgType != "event":
+		// A message from the user: 5 messages within 48 h (§4).
+		_, err = tx.ExecContext(ctx, touchSQL, in.OpenID, at)
+	case in.Event == "subscribe":
+		if _, err = tx.ExecContext(ctx, setFollowingSQL, in.OpenID, true, at); err == nil {
+			_, err = tx.ExecContext(ctx, eventSQL, in.OpenID, at)
+		}
+	case in.Event == "unsubscribe":
+		_, err = tx.ExecContext(ctx, setFollowingSQL, in.OpenID, false, at)
+	case in.Event == "SCAN" || in.Event == "CLICK" || in.Event == "scancode_push" || in.Event == "scancode_waitmsg":
+		// 3 messages within 1 minute (§4); the user evidently follows.
+		if _, err = tx.ExecContext(ctx, eventSQL, in.OpenID, at); err == nil {
+			_, err = tx.ExecContext(ctx, setFollowingSQL, in.OpenID, true, at)
+		}
+	case in.Event == "TEMPLATESENDJOBFINISH" && in.TemplateMsgID != 0:
+		_, err = tx.ExecContext(ctx,
+			`UPDATE deliveries SET receipt = ?, receipt_at = ? WHERE msgid = ?`, in.Receipt, now, in.TemplateMsgID)
+	}
+	return false, err
+}
+
+const eventSQL = `INSERT INTO followers(openid, last_event_at) VALUES(?, ?)
+	ON CONFLICT(openid) DO UPDATE SET last_event_at = max(COALESCE(followers.last_event_at, 0), excluded.last_event_at)`
+
+// CountInbound is how many pushes are recorded (benchmarks compare it with
+// what was sent).
+func (s *Store) CountInbound(ctx context.Context) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM inbound_events`).Scan(&n)
+	return n, err
+}
+
+// PruneInbound deletes pushes received before t; their de-duplication
+// purpose (WeChat retries within seconds) is long over.
+func (s *Store) PruneInbound(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.wdb.ExecContext(ctx, `DELETE FROM inbound_events WHERE received_at < ?`, before.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
