@@ -327,6 +327,11 @@ func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, 
 	if err != nil {
 		return nil, nil, sandboxApp{}, err
 	}
+	// Like a test account's own free-form template: what personal push URLs
+	// (title + content) map onto out of the box.
+	if _, err := sb.AddTemplate("消息通知", "标题：{{title.DATA}}\n内容：{{content.DATA}}"); err != nil {
+		return nil, nil, sandboxApp{}, err
+	}
 	client := &wechat.Client{
 		AppID:     app.AppID,
 		AppSecret: app.Secret,

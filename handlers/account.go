@@ -10,14 +10,26 @@ import (
 )
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	u, _ := userFrom(ctx)
-	a := views.Account{Name: u.Name, PublicID: u.PublicID, IsAdmin: u.IsAdmin, CreatedAt: fmtTime(u.CreatedAt)}
+	flash := ""
 	switch r.URL.Query().Get("done") {
 	case "unbound":
-		a.Flash = "已解除微信绑定。"
+		flash = "已解除微信绑定。"
 	case "signup":
-		a.Flash = "注册设置已更新。"
+		flash = "注册设置已更新。"
+	}
+	return s.renderAccount(w, r, flash, "")
+}
+
+// renderAccount renders the account page; newKeyURL is a just-made push
+// URL, shown this once.
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, newKeyURL string) error {
+	ctx := r.Context()
+	u, _ := userFrom(ctx)
+	a := views.Account{Name: u.Name, PublicID: u.PublicID, IsAdmin: u.IsAdmin, CreatedAt: fmtTime(u.CreatedAt),
+		Flash: flash, NewKeyURL: newKeyURL}
+	var err error
+	if a.SendKey, err = s.sendKeyView(ctx, u); err != nil {
+		return err
 	}
 	b, err := s.Store.Binding(ctx, u.ID)
 	switch {
@@ -31,6 +43,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, http.StatusOK, views.AccountPage(s.page(r, "我的账号"), a))
 	return nil
 }
@@ -54,6 +67,7 @@ func (s *Server) setSignup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Store.SetSetting(r.Context(), settingSignupOpen, []byte(v)); err != nil {
 		return err
 	}
+	s.audit(r, "signup.toggle", map[string]string{"0": "关闭注册", "1": "开放注册"}[v], "")
 	http.Redirect(w, r, "/?done=signup", http.StatusSeeOther)
 	return nil
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,6 +86,16 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 			d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: kindLabel(pz.Kind), Until: fmtTime(pz.Until), Reason: pz.Reason})
 		}
 	}
+	if d.Days, err = s.chartDays(ctx); err != nil {
+		return err
+	}
+	entries, err := s.Store.AuditLog(ctx, 20)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		d.Audit = append(d.Audit, views.AuditRow{At: fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
+	}
 	switch r.URL.Query().Get("done") {
 	case "resumed":
 		d.Flash = "已恢复发送。"
@@ -150,6 +161,7 @@ func (s *Server) resumeOutbox(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Outbox.Resume(r.Context(), kind); err != nil {
 		return err
 	}
+	s.audit(r, "outbox.resume", kindLabel(kind), "")
 	http.Redirect(w, r, "/admin?done=resumed", http.StatusSeeOther)
 	return nil
 }
@@ -162,6 +174,7 @@ func (s *Server) syncTemplates(w http.ResponseWriter, r *http.Request) error {
 		s.logger(r.Context()).Warn("sync templates", "err", err)
 		return s.templatesPage(w, r, "", "同步失败："+explainErr(err))
 	}
+	s.audit(r, "templates.sync", fmt.Sprintf("%d 个模板", n), "")
 	return s.templatesPage(w, r, fmt.Sprintf("已同步 %d 个模板。", n), "")
 }
 
@@ -202,8 +215,51 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request, flash, pr
 	if problem != "" {
 		status = http.StatusBadGateway
 	}
-	s.render(w, r, status, views.TemplatesPage(s.page(r, "模板"), rows, flash, problem))
+	sk := views.SendKeyForm{}
+	m, _, err := s.sendKeyTemplate(r.Context())
+	if err == nil {
+		sk = views.SendKeyForm{TemplateID: m.TemplateID, TitleKey: m.TitleKey, ContentKey: m.ContentKey}
+		_, err := s.Store.Setting(r.Context(), settingSendKeyTemplate)
+		sk.Auto = errors.Is(err, store.ErrNotFound)
+	}
+	s.render(w, r, status, views.TemplatesPage(s.page(r, "模板"), rows, flash, problem, sk))
 	return nil
+}
+
+// setSendKeyTemplate chooses the template personal push URLs use.
+func (s *Server) setSendKeyTemplate(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	m := SendKeyTemplate{
+		TemplateID: r.PostFormValue("template_id"),
+		TitleKey:   strings.TrimSpace(r.PostFormValue("title_key")),
+		ContentKey: strings.TrimSpace(r.PostFormValue("content_key")),
+	}
+	t, err := s.Store.Template(ctx, m.TemplateID)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusBadRequest, "参数错误", "模板不存在，请先同步模板。")
+	}
+	if err != nil {
+		return err
+	}
+	keys := wechat.Template{Content: t.Content}.Keys()
+	if !hasKey(keys, m.TitleKey) || (m.ContentKey != "" && !hasKey(keys, m.ContentKey)) || m.TitleKey == m.ContentKey {
+		return errorf(http.StatusBadRequest, "参数错误",
+			fmt.Sprintf("标题和内容需填入模板「%s」中两个不同的字段：%s。", t.Title, strings.Join(keys, "、")))
+	}
+	b, _ := json.Marshal(m)
+	if err := s.Store.SetSetting(ctx, settingSendKeyTemplate, b); err != nil {
+		return err
+	}
+	s.audit(r, "sendkey.template", t.Title, fmt.Sprintf("title→%s, content→%s", m.TitleKey, m.ContentKey))
+	return s.templatesPage(w, r, "推送链接的模板已保存。", "")
+}
+
+// audit records an admin action; a failure to record is logged, not fatal.
+func (s *Server) audit(r *http.Request, action, target, detail string) {
+	u, _ := userFrom(r.Context())
+	if err := s.Store.Audit(r.Context(), store.AuditEntry{ActorID: u.ID, Actor: u.Name, Action: action, Target: target, Detail: detail}); err != nil {
+		s.logger(r.Context()).Error("audit", "action", action, "err", err)
+	}
 }
 
 // composeState reads the compose form (or the query, for a first visit).
@@ -338,6 +394,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.logger(ctx).Info("message queued", "message", m.ID, "kind", m.Kind, "recipients", m.Total, "by", u.PublicID)
+	to := "全部已绑定用户"
+	if !req.All {
+		to = fmt.Sprintf("%d 位指定用户", m.Total)
+	}
+	s.audit(r, "message.send", fmt.Sprintf("消息 #%d", m.ID), fmt.Sprintf("%s → %s（%d 人）：%s", kindLabel(m.Kind), to, m.Total, s.messageRow(m).Summary))
 	if s.Outbox != nil {
 		s.Outbox.Notify()
 	}
@@ -504,9 +565,47 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, _ := userFrom(r.Context())
 	s.logger(r.Context()).Info("retry failed deliveries", "message", m.ID, "count", n, "by", u.PublicID)
+	s.audit(r, "message.retry", fmt.Sprintf("消息 #%d", m.ID), fmt.Sprintf("重试 %d 条失败的投递", n))
 	if s.Outbox != nil {
 		s.Outbox.Notify()
 	}
 	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(m.ID, 10), http.StatusSeeOther)
 	return nil
+}
+
+var auditLabels = map[string]string{
+	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
+	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
+	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
+}
+
+func auditLabel(action string) string {
+	if l, ok := auditLabels[action]; ok {
+		return l
+	}
+	return action
+}
+
+// chartDays scales the last 14 days' deliveries into bar heights.
+func (s *Server) chartDays(ctx context.Context) ([]views.DayBar, error) {
+	days, err := s.Store.DeliveriesPerDay(ctx, 14)
+	if err != nil {
+		return nil, err
+	}
+	peak := 1
+	for _, d := range days {
+		peak = max(peak, d.Delivered+d.Sent+d.Failed+d.Pending)
+	}
+	h := func(n int) int {
+		if n == 0 {
+			return 0
+		}
+		return max(1, n*110/peak) // 110 of the chart's 120 px, at least 1 px when non-zero
+	}
+	out := make([]views.DayBar, len(days))
+	for i, d := range days {
+		out[i] = views.DayBar{Label: d.Day.Format("01-02"), Delivered: d.Delivered, Sent: d.Sent, Failed: d.Failed, Pending: d.Pending,
+			HDelivered: h(d.Delivered), HSent: h(d.Sent), HFailed: h(d.Failed), HPending: h(d.Pending)}
+	}
+	return out, nil
 }

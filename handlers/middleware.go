@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/wxpush/wxpush/store"
@@ -45,7 +46,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		next.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), ctxKeyRequestID, id)))
 		if s.Log.Enabled(r.Context(), slog.LevelInfo) {
 			s.Log.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("request_id", id),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", rec.status),
+				slog.String("method", r.Method), slog.String("path", logPath(r.URL.Path)), slog.Int("status", rec.status),
 				slog.Float64("dur_ms", float64(time.Since(start).Microseconds())/1000))
 		}
 	})
@@ -109,4 +110,13 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	}))
+}
+
+// logPath hides the secret part of paths that carry one (personal send
+// keys) before the path is logged.
+func logPath(p string) string {
+	if strings.HasPrefix(p, "/send/") {
+		return "/send/{key}"
+	}
+	return p
 }

@@ -24,6 +24,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /bind", s.requireUser(s.handle(s.bindPage)))
 	mux.Handle("GET /bind/status", s.requireUser(s.handle(s.bindStatus)))
 	mux.Handle("POST /bind/refresh", s.requireUser(s.handle(s.bindRefresh)))
+	mux.Handle("POST /sendkey/rotate", s.requireUser(s.handle(s.rotateSendKey)))
+
+	// Personal push URLs, called by scripts: the key is the credential.
+	mux.Handle("GET /send/{key}", s.handle(s.sendByKey))
+	mux.Handle("POST /send/{key}", s.handle(s.sendByKey))
 
 	// Admins.
 	mux.Handle("POST /settings/signup", s.requireAdmin(s.handle(s.setSignup)))
@@ -40,6 +45,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /admin/messages/{id}/retry", s.requireAdmin(s.handle(s.retryFailed)))
 	mux.Handle("GET /admin/templates", s.requireAdmin(s.handle(s.templates)))
 	mux.Handle("POST /admin/templates/sync", s.requireAdmin(s.handle(s.syncTemplates)))
+	mux.Handle("POST /admin/sendkey-template", s.requireAdmin(s.handle(s.setSendKeyTemplate)))
 
 	// WeChat: the OAuth redirect opens on the user's phone, without our session.
 	mux.Handle("GET /wechat/oauth/callback", s.handle(s.oauthCallback))

@@ -35,6 +35,8 @@ type Config struct {
 	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
 	AutoReply   string          // passive reply to other text messages; "" for none
 	BindMode    string          // auto, qrcode or oauth
+
+	SendKeyPerMinute int // pushes per minute per personal send key (burst 10) [30]
 }
 
 // Server holds the dependencies of every handler.
@@ -49,6 +51,8 @@ type Server struct {
 	Log      *slog.Logger
 	Config   Config
 	Now      func() time.Time
+
+	sendKeyLimit *keyedBucket
 }
 
 // New returns a Server with defaults filled in.
@@ -62,6 +66,10 @@ func New(s Server) *Server {
 	if s.Config.BindTTL <= 0 {
 		s.Config.BindTTL = 10 * time.Minute
 	}
+	if s.Config.SendKeyPerMinute <= 0 {
+		s.Config.SendKeyPerMinute = 30
+	}
+	s.sendKeyLimit = newKeyedBucket(s.Config.SendKeyPerMinute, 10)
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}
@@ -116,9 +124,9 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	log := s.logger(r.Context())
 	if he.Status >= 500 {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", err)
+		log.Error("request failed", "method", r.Method, "path", logPath(r.URL.Path), "status", he.Status, "err", err)
 	} else {
-		log.Info("request refused", "method", r.Method, "path", r.URL.Path, "status", he.Status, "err", err)
+		log.Info("request refused", "method", r.Method, "path", logPath(r.URL.Path), "status", he.Status, "err", err)
 	}
 	if he.Plain {
 		http.Error(w, he.Msg, he.Status)
@@ -142,7 +150,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := c.Render(r.Context(), w); err != nil {
-		s.logger(r.Context()).Error("render", "path", r.URL.Path, "err", err)
+		s.logger(r.Context()).Error("render", "path", logPath(r.URL.Path), "err", err)
 	}
 }
 

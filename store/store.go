@@ -52,6 +52,10 @@ type Store struct {
 	closed     chan struct{}
 	ingestDone chan struct{}
 	closeOnce  sync.Once
+
+	// sendKeyTouches throttles send-key last-used writes to one a minute
+	// per user (user id → time.Time).
+	sendKeyTouches sync.Map
 }
 
 // Open opens (creating if needed) the database at path and applies every

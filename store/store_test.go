@@ -213,3 +213,27 @@ func TestEnsureSetting_KeepsFirstValue(t *testing.T) {
 		t.Errorf("missing setting: err = %v", err)
 	}
 }
+
+func TestSendKey_StoredHashedAndRotated(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t)
+	u, _ := s.CreateUser(ctx, "alice", "pw-alice-1", false, true)
+	k1, err := s.RotateSendKey(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.UserBySendKey(ctx, k1); err != nil || got.ID != u.ID {
+		t.Fatalf("UserBySendKey = %+v, %v", got, err)
+	}
+	info, err := s.SendKey(ctx, u.ID)
+	if err != nil || len(info.Prefix) >= len(k1) || info.LastUsedAt.IsZero() {
+		t.Fatalf("SendKey = %+v, %v", info, err)
+	}
+	k2, _ := s.RotateSendKey(ctx, u.ID)
+	if _, err := s.UserBySendKey(ctx, k1); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("old key after rotation: %v", err)
+	}
+	if _, err := s.UserBySendKey(ctx, k2); err != nil {
+		t.Errorf("new key: %v", err)
+	}
+}

@@ -38,3 +38,5 @@ func TemplateLines(content string, data map[string]string) []PreviewLine {
 	}
 	return out
 }
+
+func joinKeys(keys []string) string { return strings.Join(keys, ", ") }
