@@ -6,11 +6,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/store"
 )
 
 // config is everything wxpush reads from the environment, a .env file and
@@ -36,6 +40,12 @@ type config struct {
 	Workers     int     // outbox workers
 	Rate        float64 // outbox sends per second; 0 = unlimited
 	MaxAttempts int     // attempts before a transient failure is final
+
+	TrustedProxies     []netip.Prefix // WXPUSH_TRUSTED_PROXIES
+	APIRate            float64        // WXPUSH_API_RATE: API requests per second per token
+	SendKeyRate        int            // WXPUSH_SENDKEY_RATE: pushes per minute per personal send key
+	RetentionDays      int            // WXPUSH_RETENTION_DAYS: finished messages; 0 keeps them forever
+	AuditRetentionDays int            // WXPUSH_AUDIT_RETENTION_DAYS: audit log; 0 keeps it forever
 }
 
 // loadDotEnv reads KEY=VALUE lines from path. A missing file is not an
@@ -138,8 +148,28 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 16)), "concurrent sends (WXPUSH_WORKERS)")
 	fs.Float64Var(&c.Rate, "rate", num("WXPUSH_RATE", 0), "sends per second, 0 = unlimited (WXPUSH_RATE)")
 	c.MaxAttempts = int(num("WXPUSH_MAX_ATTEMPTS", 6))
+	c.APIRate = num("WXPUSH_API_RATE", 50)
+	c.SendKeyRate = int(num("WXPUSH_SENDKEY_RATE", 30))
 	c.BindTTL = dur("WXPUSH_BIND_TTL", 10*time.Minute)
 	c.SandboxTTL = dur("WXPUSH_SANDBOX_TOKEN_TTL", 7200*time.Second)
+	days := func(key string, def int) int {
+		v := env(key)
+		if v == "" {
+			return def
+		}
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 0 || n > 100_000 {
+			err = errors.Join(err, fmt.Errorf("%s=%q: want a whole number of days, 0 to keep forever", key, v))
+			return def
+		}
+		return n
+	}
+	c.RetentionDays = days("WXPUSH_RETENTION_DAYS", 90)
+	c.AuditRetentionDays = days("WXPUSH_AUDIT_RETENTION_DAYS", 365)
+	var perr error
+	if c.TrustedProxies, perr = handlers.ParseTrustedProxies(env("WXPUSH_TRUSTED_PROXIES")); perr != nil {
+		err = errors.Join(err, perr)
+	}
 	return c, err
 }
 
@@ -185,4 +215,16 @@ func (c *config) check() error {
 		return fmt.Errorf("WX_APP_ID is set, so real WeChat mode needs %s (or unset WX_APP_ID to use the sandbox)", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// retention is what serve prunes, hourly: finished messages after
+// WXPUSH_RETENTION_DAYS, WeChat's pushes after 7 days (they only serve to
+// drop WeChat's retries), the audit log after WXPUSH_AUDIT_RETENTION_DAYS.
+func (c *config) retention() store.Retention {
+	const day = 24 * time.Hour
+	return store.Retention{
+		Messages: time.Duration(c.RetentionDays) * day,
+		Inbound:  7 * day,
+		Audit:    time.Duration(c.AuditRetentionDays) * day,
+	}
 }

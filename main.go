@@ -46,6 +46,7 @@ Usage:
   wxpush user add NAME [-admin] [-db FILE]     (password read from stdin)
   wxpush migrate status [-db FILE]
   wxpush send (-to NAME[,NAME] | -all) (-text TEXT | -template ID -data key=value ...) [-url URL] [-wait]
+  wxpush backup [-db FILE] [-force] DEST       (consistent copy while the server runs)
   wxpush version
 
 Configuration comes from the environment and from ./.env (see README.md).
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	env := lookupFunc(getenv, dotenv)
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) > 0 && (!strings.HasPrefix(args[0], "-") || isGlobalFlag(args[0])) {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
@@ -72,15 +73,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runMigrate(ctx, args, env, stdout)
 	case "send":
 		return runSend(ctx, args, env, stdout)
+	case "backup":
+		return runBackup(ctx, args, env, stdout)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionString())
 		return nil
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// isGlobalFlag: these flags are commands of their own, not serve's flags.
+func isGlobalFlag(a string) bool {
+	switch a {
+	case "-version", "--version", "-h", "-help", "--help":
+		return true
+	}
+	return false
 }
 
 func versionString() string {
@@ -176,6 +188,10 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 			WXToken:     c.Token,
 			BindMode:    c.BindMode,
 			AutoReply:   c.AutoReply,
+
+			TrustedProxies:   c.TrustedProxies,
+			APIRatePerSecond: c.APIRate,
+			SendKeyPerMinute: c.SendKeyRate,
 		},
 	}
 	appID, aesKey := c.AppID, c.AESKey
@@ -234,6 +250,18 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 		if err := srv.Outbox.Run(bg); err != nil {
 			log.Error("outbox stopped", "err", err)
 		}
+	}()
+	bgDone.Add(1)
+	go func() {
+		defer bgDone.Done()
+		st.RunRetention(bg, c.retention(), time.Hour, func(p store.Pruned, err error) {
+			if err != nil {
+				log.Error("retention: pruning failed", "err", err)
+			} else if p != (store.Pruned{}) {
+				log.Info("retention: pruned", "messages", p.Messages, "deliveries", p.Deliveries,
+					"inbound_events", p.Inbound, "audit_entries", p.Audit)
+			}
+		})
 	}()
 	go func() {
 		n, err := handlers.SyncTemplates(bg, st, srv.WeChat, srv.Tokens)

@@ -47,6 +47,7 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		if s.Log.Enabled(r.Context(), slog.LevelInfo) {
 			s.Log.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("request_id", id),
 				slog.String("method", r.Method), slog.String("path", logPath(r.URL.Path)), slog.Int("status", rec.status),
+				slog.String("client_ip", ClientIP(r)),
 				slog.Float64("dur_ms", float64(time.Since(start).Microseconds())/1000))
 		}
 	})

@@ -16,7 +16,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /logout", s.handle(s.logout))
 	mux.Handle("GET /static/", s.Static)
 	mux.Handle("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /healthz", s.healthz) // the process is up
+	mux.HandleFunc("GET /readyz", s.readyz)   // the database takes writes and a WeChat token is at hand
 
 	// Signed-in users.
 	mux.Handle("GET /{$}", s.requireUser(s.handle(s.accountPage)))
@@ -47,6 +48,18 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /admin/templates/sync", s.requireAdmin(s.handle(s.syncTemplates)))
 	mux.Handle("POST /admin/sendkey-template", s.requireAdmin(s.handle(s.setSendKeyTemplate)))
 
+	// Admin API tokens (dashboard), and the JSON API that programs call with
+	// them: apiRoutes in api.go lists its endpoints, openapi.json documents
+	// them; every other /api/ path answers a JSON 404 or 405.
+	mux.Handle("GET /admin/tokens", s.requireAdmin(s.handle(s.tokensPage)))
+	mux.Handle("POST /admin/tokens", s.requireAdmin(s.handle(s.createToken)))
+	mux.Handle("POST /admin/tokens/{id}/revoke", s.requireAdmin(s.handle(s.revokeToken)))
+	api := s.newAPI()
+	for _, rt := range apiRoutes {
+		mux.Handle(rt.Method+" "+rt.Pattern, api.handler(rt))
+	}
+	mux.Handle("/api/", api.fallback())
+
 	// WeChat: the OAuth redirect opens on the user's phone, without our session.
 	mux.Handle("GET /wechat/oauth/callback", s.handle(s.oauthCallback))
 	// Server URL verification by WeChat's servers (§7).
@@ -62,7 +75,8 @@ func (s *Server) Handler() http.Handler {
 		return errorf(http.StatusNotFound, "页面不存在", "你访问的页面不存在。")
 	}))
 
-	// Outermost first: request id and logging, security headers, then the
-	// cross-origin check that guards every state-changing request.
-	return s.withRequestLog(securityHeaders(s.crossOriginProtection(mux)))
+	// Outermost first: the client's address and scheme (trusted proxies'
+	// forwarding headers), request id and logging, security headers, then
+	// the cross-origin check that guards every state-changing request.
+	return s.withClientInfo(s.withRequestLog(securityHeaders(s.crossOriginProtection(mux))))
 }

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 	"unicode/utf8"
 
 	"github.com/wxpush/wxpush/outbox"
@@ -73,45 +71,6 @@ func fitField(key, v string) string {
 		return string([]rune(v)[:19]) + "…"
 	}
 	return v
-}
-
-// keyedBucket is a token bucket per key: rate tokens a second, up to burst.
-type keyedBucket struct {
-	mu      sync.Mutex
-	rate    float64
-	burst   float64
-	buckets map[int64]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
-
-func newKeyedBucket(perMinute, burst int) *keyedBucket {
-	return &keyedBucket{rate: float64(perMinute) / 60, burst: float64(burst), buckets: map[int64]*bucket{}}
-}
-
-// take spends a token for key; when none is left it returns how long until
-// one is.
-func (k *keyedBucket) take(key int64, now time.Time) (ok bool, wait time.Duration) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	b, found := k.buckets[key]
-	if !found {
-		if len(k.buckets) > 100_000 {
-			clear(k.buckets)
-		}
-		b = &bucket{tokens: k.burst, at: now}
-		k.buckets[key] = b
-	}
-	b.tokens = math.Min(k.burst, b.tokens+now.Sub(b.at).Seconds()*k.rate)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / k.rate * float64(time.Second))
 }
 
 // sendKeyError is the JSON error answer of /send/{key}.
@@ -183,7 +142,7 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if ok, wait := s.sendKeyLimit.take(u.ID, s.Now()); !ok {
+	if ok, wait := s.sendKeyLimit.allow(u.ID, s.Now()); !ok {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		sendKeyError(w, http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("推送太频繁，请 %d 秒后再试。", secs), nil)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -36,7 +37,17 @@ type Config struct {
 	AutoReply   string          // passive reply to other text messages; "" for none
 	BindMode    string          // auto, qrcode or oauth
 
-	SendKeyPerMinute int // pushes per minute per personal send key (burst 10) [30]
+	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
+	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]
+
+	// TrustedProxies: peers whose X-Forwarded-For/-Proto are believed
+	// (WXPUSH_TRUSTED_PROXIES); nil trusts none.
+	TrustedProxies []netip.Prefix
+	// Failed logins allowed per LoginWindow per client address [10] and
+	// per account name [5]; LoginWindow [15m].
+	LoginFailuresPerIP      int
+	LoginFailuresPerAccount int
+	LoginWindow             time.Duration
 }
 
 // Server holds the dependencies of every handler.
@@ -52,7 +63,8 @@ type Server struct {
 	Config   Config
 	Now      func() time.Time
 
-	sendKeyLimit *keyedBucket
+	sendKeyLimit *bucketLimiter
+	loginLimit   *loginLimiter
 }
 
 // New returns a Server with defaults filled in.
@@ -69,7 +81,20 @@ func New(s Server) *Server {
 	if s.Config.SendKeyPerMinute <= 0 {
 		s.Config.SendKeyPerMinute = 30
 	}
-	s.sendKeyLimit = newKeyedBucket(s.Config.SendKeyPerMinute, 10)
+	s.sendKeyLimit = newBucketLimiter(float64(s.Config.SendKeyPerMinute)/60, 10)
+	if s.Config.APIRatePerSecond <= 0 {
+		s.Config.APIRatePerSecond = 50
+	}
+	if s.Config.LoginFailuresPerIP <= 0 {
+		s.Config.LoginFailuresPerIP = 10
+	}
+	if s.Config.LoginFailuresPerAccount <= 0 {
+		s.Config.LoginFailuresPerAccount = 5
+	}
+	if s.Config.LoginWindow <= 0 {
+		s.Config.LoginWindow = 15 * time.Minute
+	}
+	s.loginLimit = newLoginLimiter(s.Config.LoginFailuresPerIP, s.Config.LoginFailuresPerAccount, s.Config.LoginWindow)
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}

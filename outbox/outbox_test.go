@@ -27,7 +27,7 @@ const (
 // harness is a store with bound users and a sandbox playing WeChat over
 // loopback HTTP.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dbPath string
 	st     *store.Store
 	sb     *sandbox.Sandbox
@@ -46,7 +46,7 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
-func newHarness(t *testing.T, faults sandbox.Faults, n int) *harness {
+func newHarness(t testing.TB, faults sandbox.Faults, n int) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, dbPath: filepath.Join(t.TempDir(), "wxpush.db"), clock: &clock{}}
@@ -165,7 +165,7 @@ func run(t *testing.T, o *outbox.Outbox) (stop func()) {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

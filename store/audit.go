@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"time"
 )
 
@@ -21,10 +22,13 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	_, err := s.wdb.ExecContext(ctx,
-		`INSERT INTO audit_log(at, actor_id, actor, action, target, detail) VALUES(?, ?, ?, ?, ?, ?)`,
-		e.At.UnixMilli(), nullID(e.ActorID), e.Actor, e.Action, e.Target, e.Detail)
-	return err
+	// Group-committed: API sends audit each request.
+	return s.batched(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO audit_log(at, actor_id, actor, action, target, detail) VALUES(?, ?, ?, ?, ?, ?)`,
+			e.At.UnixMilli(), nullID(e.ActorID), e.Actor, e.Action, e.Target, e.Detail)
+		return err
+	})
 }
 
 // AuditLog lists the newest entries first.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 )
 
@@ -32,73 +31,15 @@ type Inbound struct {
 // delivery receipts. dup is true (and nothing changes) when the same message
 // was already recorded — WeChat retries unanswered pushes (§7).
 //
-// Concurrent calls are committed together (group commit): one writer
-// goroutine takes whatever pushes are waiting and writes them in one
-// transaction, so a burst of pushes costs one commit, not one each.
+// Concurrent calls are committed together (group commit, see batched), so
+// a burst of pushes costs one commit, not one each.
 func (s *Store) IngestInbound(ctx context.Context, in Inbound) (dup bool, err error) {
-	req := ingestReq{in: in, done: make(chan ingestRes, 1)}
-	select {
-	case s.ingest <- req:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	case <-s.closed:
-		return false, errors.New("store closed")
-	}
-	select {
-	case res := <-req.done:
-		return res.dup, res.err
-	case <-ctx.Done():
-		return false, ctx.Err() // it may still be committed; WeChat's retry is then a duplicate
-	}
-}
-
-type ingestReq struct {
-	in   Inbound
-	done chan ingestRes
-}
-
-type ingestRes struct {
-	dup bool
-	err error
-}
-
-// maxIngestBatch bounds a group commit.
-const maxIngestBatch = 256
-
-// ingestLoop is the single writer behind IngestInbound.
-func (s *Store) ingestLoop() {
-	defer close(s.ingestDone)
-	batch := make([]ingestReq, 0, maxIngestBatch)
-	for {
-		select {
-		case r := <-s.ingest:
-			batch = append(batch[:0], r)
-		case <-s.closed:
-			return
-		}
-	more:
-		for len(batch) < maxIngestBatch {
-			select {
-			case r := <-s.ingest:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		dups := make([]bool, len(batch))
-		err := s.tx(context.Background(), func(tx *sql.Tx) error {
-			for i, r := range batch {
-				var err error
-				if dups[i], err = s.ingestOne(tx, r.in); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		for i, r := range batch {
-			r.done <- ingestRes{dup: dups[i], err: err}
-		}
-	}
+	err = s.batched(ctx, func(tx *sql.Tx) error {
+		var err error
+		dup, err = s.ingestOne(tx, in)
+		return err
+	})
+	return dup, err
 }
 
 func (s *Store) ingestOne(tx *sql.Tx, in Inbound) (dup bool, err error) {

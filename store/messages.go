@@ -97,7 +97,13 @@ func (s *Store) EnqueueMessage(ctx context.Context, m Message, rcpts []Recipient
 	}
 	now := s.nowMs()
 	m.Total, m.CreatedAt = len(rcpts), fromMs(now)
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	write := s.tx
+	if len(rcpts) <= 10 {
+		// Small sends (API calls, personal push URLs) come many at a time:
+		// commit them together. Broadcasts keep their own transaction.
+		write = s.batched
+	}
+	err = write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO messages(kind, body, template_id, data, url, source, created_by, total, created_at)
 			 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -108,13 +114,7 @@ func (s *Store) EnqueueMessage(ctx context.Context, m Message, rcpts []Recipient
 		if m.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx,
-			`INSERT INTO deliveries(message_id, kind, user_id, openid, next_attempt_at, created_at, updated_at)
-			 VALUES(?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+		stmt := tx.StmtContext(ctx, s.insertDelivery)
 		for _, r := range rcpts {
 			if _, err := stmt.ExecContext(ctx, m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
 				return err
@@ -426,4 +426,13 @@ func (s *Store) WakeKind(ctx context.Context, kind string, now time.Time) (int64
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// DeliveryTotalsSince counts the pending and the failed deliveries of
+// messages with id ≥ fromID (benchmarks and the CLI wait on it).
+func (s *Store) DeliveryTotalsSince(ctx context.Context, fromID int64) (pending, failed int, err error) {
+	err = s.rdb.QueryRowContext(ctx,
+		`SELECT COALESCE(sum(state IN ('queued', 'sending', 'retrying')), 0), COALESCE(sum(state = 'failed'), 0)
+		 FROM deliveries WHERE message_id >= ?`, fromID).Scan(&pending, &failed)
+	return pending, failed, err
 }

@@ -43,15 +43,18 @@ type Store struct {
 
 	// Prepared once: these run on every authenticated request and poll,
 	// and preparing costs more than running them.
-	userByID   *sql.Stmt
-	bindStatus *sql.Stmt
+	userByID       *sql.Stmt
+	bindStatus     *sql.Stmt
+	insertDelivery *sql.Stmt // on the write pool
 
 	cache *cache
 
-	ingest     chan ingestReq
+	ingest     chan writeReq
 	closed     chan struct{}
 	ingestDone chan struct{}
 	closeOnce  sync.Once
+	// ingestStarted: Open started ingestLoop (OpenNoMigrate does not).
+	ingestStarted bool
 
 	// sendKeyTouches throttles send-key last-used writes to one a minute
 	// per user (user id → time.Time).
@@ -73,6 +76,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("prepare statements: %w", err)
 	}
+	s.ingestStarted = true
 	go s.ingestLoop()
 	return s, nil
 }
@@ -113,7 +117,7 @@ func openNoMigrate(path string) (*Store, error) {
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache(),
-		ingest: make(chan ingestReq), closed: make(chan struct{}), ingestDone: make(chan struct{})}, nil
+		ingest: make(chan writeReq), closed: make(chan struct{}), ingestDone: make(chan struct{})}, nil
 }
 
 // prepare readies the hot statements; it runs once the schema exists.
@@ -121,6 +125,11 @@ func (s *Store) prepare() error {
 	var err error
 	if s.userByID, err = s.rdb.Prepare(
 		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE id = ?`); err != nil {
+		return err
+	}
+	if s.insertDelivery, err = s.wdb.Prepare(
+		`INSERT INTO deliveries(message_id, kind, user_id, openid, next_attempt_at, created_at, updated_at)
+		 VALUES(?, ?, ?, ?, ?, ?, ?)`); err != nil {
 		return err
 	}
 	s.bindStatus, err = s.rdb.Prepare(
@@ -137,12 +146,15 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		if !s.ingestStarted {
+			return
+		}
 		select {
 		case <-s.ingestDone:
 		case <-time.After(5 * time.Second):
 		}
 	})
-	for _, st := range []*sql.Stmt{s.userByID, s.bindStatus} {
+	for _, st := range []*sql.Stmt{s.userByID, s.bindStatus, s.insertDelivery} {
 		if st != nil {
 			st.Close()
 		}

@@ -1,0 +1,112 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/wxpush/wxpush/wechat"
+)
+
+// Readiness probe limits.
+const (
+	readyDBTimeout    = 2 * time.Second
+	readyTokenTimeout = 3 * time.Second
+	// readyRefetchAfter: after a failed token fetch, probes report that
+	// failure instead of asking WeChat again (fetches count against a
+	// daily quota, §1, and a load balancer may probe every few seconds).
+	readyRefetchAfter = 30 * time.Second
+)
+
+type readyCheck struct {
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
+}
+
+type readyReport struct {
+	Status string                `json:"status"` // ready or not_ready
+	Checks map[string]readyCheck `json:"checks"`
+}
+
+// healthz says the process is up and serving HTTP, nothing more.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("ok\n"))
+}
+
+// readyz says whether the service can do its job: the database takes
+// writes and a WeChat access token is at hand (or can be fetched now).
+// 200 when ready, 503 otherwise; the JSON body names the failing check.
+// Reasons never carry secrets: token errors are WeChat's code and message.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	rep := readyReport{Status: "ready", Checks: map[string]readyCheck{
+		"database": s.checkDatabase(r.Context()),
+		"wechat":   s.checkWeChat(r.Context()),
+	}}
+	status := http.StatusOK
+	for _, c := range rep.Checks {
+		if !c.OK {
+			rep.Status, status = "not_ready", http.StatusServiceUnavailable
+		}
+	}
+	if status != http.StatusOK {
+		s.logger(r.Context()).Warn("not ready", "checks", rep.Checks)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(rep)
+}
+
+func (s *Server) checkDatabase(ctx context.Context) readyCheck {
+	ctx, cancel := context.WithTimeout(ctx, readyDBTimeout)
+	defer cancel()
+	// SQLite's busy wait (up to 5 s when another process holds the write
+	// lock) does not watch the context, so the probe does not wait for it.
+	errc := make(chan error, 1)
+	go func() { errc <- s.Store.CheckWritable(ctx) }()
+	select {
+	case err := <-errc:
+		if err != nil {
+			return readyCheck{Reason: "database not writable: " + err.Error()}
+		}
+		return readyCheck{OK: true}
+	case <-ctx.Done():
+		return readyCheck{Reason: fmt.Sprintf("database not writable: no write lock within %v", readyDBTimeout)}
+	}
+}
+
+func (s *Server) checkWeChat(ctx context.Context) readyCheck {
+	if s.Tokens == nil {
+		return readyCheck{Reason: "no WeChat token manager configured"}
+	}
+	st := s.Tokens.Status()
+	if st.HasToken {
+		return readyCheck{OK: true}
+	}
+	if st.LastError != "" && (st.ConfigProblem || time.Since(st.LastErrorAt) < readyRefetchAfter) {
+		// An administrator must fix it, or WeChat was just asked.
+		return readyCheck{Reason: tokenProblem(st)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, readyTokenTimeout)
+	defer cancel()
+	if _, err := s.Tokens.Token(ctx); err != nil {
+		if st := s.Tokens.Status(); st.LastError != "" {
+			return readyCheck{Reason: tokenProblem(st)}
+		}
+		return readyCheck{Reason: "access token: " + err.Error()}
+	}
+	return readyCheck{OK: true}
+}
+
+func tokenProblem(st wechat.TokenStatus) string {
+	if st.LastErrCode != 0 {
+		return fmt.Sprintf("access token: %s (errcode %d)", st.LastError, st.LastErrCode)
+	}
+	return "access token: " + st.LastError
+}
