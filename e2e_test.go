@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -217,22 +219,29 @@ func TestE2E_AdminBroadcastsTemplateAndWatchesProgress(t *testing.T) {
 	signUpInBrowser(t, ctx, base, "root")
 	bindInPhone(t, ctx, "王小二")
 
-	// Slow the sandbox down so the progress is seen moving.
+	// Sync the templates, then slow the sandbox down so the progress is
+	// seen moving.
 	err := chromedp.Run(ctx,
-		chromedp.Navigate(base+"/sandbox/"),
-		chromedp.WaitVisible(`#latency`, chromedp.ByQuery),
-		chromedp.SetValue(`#latency`, "4000", chromedp.ByQuery),
-		chromedp.Click(`#set-faults`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#faults-form`, chromedp.ByQuery),
 		chromedp.Navigate(base+"/admin/templates"),
 		chromedp.WaitVisible(`#sync-templates`, chromedp.ByQuery),
 		chromedp.Click(`#sync-templates`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#flash`, chromedp.ByQuery),
-		chromedp.Navigate(base+"/admin/compose"),
-		chromedp.WaitVisible(`#template-select`, chromedp.ByQuery),
 	)
 	if err != nil {
-		t.Fatalf("preparing: %v", err)
+		t.Fatalf("syncing templates: %v", err)
+	}
+	// The sandbox page's fault form, posted directly (a click would race
+	// with the next navigation).
+	res, err := http.PostForm(base+"/sandbox/faults", url.Values{"latency_ms": {"3000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/admin/compose"),
+		chromedp.WaitVisible(`#template-select`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("compose page: %v", err)
 	}
 	// Pick the free-text sample template (its one field is "content").
 	var tid string

@@ -58,6 +58,14 @@ func startApp(t testing.TB, env map[string]string, args ...string) string {
 		if err := <-done; err != nil {
 			t.Errorf("run: %v", err)
 		}
+		if t.Failed() {
+			// The server's own log explains most failures.
+			log := stderr.String()
+			if len(log) > 8000 {
+				log = "…" + log[len(log)-8000:]
+			}
+			t.Logf("server log:\n%s", log)
+		}
 	})
 	lines := make(chan string, 1)
 	go func() {

@@ -93,7 +93,19 @@ type TokenManager struct {
 	lastForce time.Time
 	flight    *flight // the fetch in progress, if any
 	status    TokenStatus
+
+	// After a failed fetch, callers get its error until failUntil instead of
+	// fetching again: a broken configuration must not turn every queued
+	// send into a token call (the daily quota is 2,000, §1).
+	failErr   error
+	failUntil time.Time
 }
+
+// Cool-downs after a failed fetch.
+const (
+	configFailCooldown = 30 * time.Second // wrong appid/secret, IP not whitelisted
+	failCooldown       = 2 * time.Second  // anything else (-1, network)
+)
 
 // flight is one shared fetch; done is closed when tok and err are set.
 type flight struct {
@@ -249,6 +261,11 @@ func (m *TokenManager) setLocked(t Token) {
 // up must not fail the others.
 func (m *TokenManager) refresh(ctx context.Context) (Token, error) {
 	m.mu.Lock()
+	if m.failErr != nil && m.now().Before(m.failUntil) {
+		err := m.failErr
+		m.mu.Unlock()
+		return Token{}, err
+	}
 	f := m.flight
 	if f == nil {
 		f = &flight{done: make(chan struct{})}
@@ -259,6 +276,15 @@ func (m *TokenManager) refresh(ctx context.Context) (Token, error) {
 			f.tok, f.err = m.load(fctx)
 			m.mu.Lock()
 			m.flight = nil
+			m.failErr = nil
+			if f.err != nil && fctx.Err() == nil {
+				cool := failCooldown
+				var we *Error
+				if errors.As(f.err, &we) && we.ConfigProblem() {
+					cool = configFailCooldown
+				}
+				m.failErr, m.failUntil = f.err, m.now().Add(cool)
+			}
 			m.mu.Unlock()
 			close(f.done)
 		}()

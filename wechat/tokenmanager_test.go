@@ -508,3 +508,27 @@ func TestTokenManager_FirstCallerGivingUpDoesNotCancelFetch(t *testing.T) {
 		t.Errorf("stable_token requests = %d, want 1", f.requests)
 	}
 }
+
+// A broken configuration must not turn every queued send into a token call:
+// after a failed fetch, callers get its error for a while without fetching.
+func TestTokenManager_FailedFetchCoolsDown(t *testing.T) {
+	e := newTokenEnv(t, 0)
+	e.client.AppSecret = "wrongsecret0123456789abcdef012345"
+	m := e.manager(wechat.TokenOptions{})
+	for range 50 {
+		if _, err := m.Token(t.Context()); err == nil {
+			t.Fatal("got a token with a wrong secret")
+		}
+	}
+	if n := e.rt.stable.Load(); n != 1 {
+		t.Fatalf("%d stable_token calls for 50 callers within the cool-down, want 1", n)
+	}
+	e.client.AppSecret = testSecret // the admin fixes the configuration
+	e.clock.Advance(31 * time.Second)
+	if _, err := m.Token(t.Context()); err != nil {
+		t.Fatalf("after the cool-down: %v", err)
+	}
+	if n := e.rt.stable.Load(); n != 2 {
+		t.Errorf("%d stable_token calls, want 2", n)
+	}
+}
