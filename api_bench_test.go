@@ -145,7 +145,7 @@ func BenchmarkAPIPush(b *testing.B) {
 		pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
 		// Deliveries: until every message of this phase is final.
 		var delivered time.Duration
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
 			pending, failed := pendingSince(b, st, firstMsg)
 			if failed > 0 {
 				b.Fatalf("%d deliveries failed", failed)

@@ -385,6 +385,14 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 			Fields:  map[string]string{"to.users": "用户不存在：" + strings.Join(unknown, "、") + "。"}}
 	}
 	req.UserNames = nil
+	to := "全部已绑定用户"
+	if !req.All {
+		to = joinLimited(body.To.Users, 10)
+	}
+	req.Audit = func(m store.Message) store.AuditEntry {
+		return store.AuditEntry{Actor: "api:" + tok.Name, Action: "message.send", Target: fmt.Sprintf("消息 #%d", m.ID),
+			Detail: fmt.Sprintf("%s → %s（%d 人）：%s", kindLabel(m.Kind), to, m.Total, s.messageRow(m).Summary)}
+	}
 
 	m, err := outbox.Enqueue(ctx, s.Store, req)
 	var ie *outbox.InputError
@@ -405,15 +413,6 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 	}
 	if s.Outbox != nil {
 		s.Outbox.Notify()
-	}
-	to := "全部已绑定用户"
-	if !req.All {
-		to = joinLimited(body.To.Users, 10)
-	}
-	actor := "api:" + tok.Name
-	if err := s.Store.Audit(ctx, store.AuditEntry{Actor: actor, Action: "message.send", Target: fmt.Sprintf("消息 #%d", m.ID),
-		Detail: fmt.Sprintf("%s → %s（%d 人）：%s", kindLabel(m.Kind), to, m.Total, s.messageRow(m).Summary)}); err != nil {
-		s.logger(ctx).Error("audit", "action", "message.send", "err", err)
 	}
 	s.logger(ctx).Info("message queued", "message", m.ID, "kind", m.Kind, "recipients", m.Total, "api_token", tok.ID)
 	loc := "/api/v1/messages/" + strconv.FormatInt(m.ID, 10)

@@ -24,6 +24,9 @@ type Request struct {
 	UserNames  []string // or these users, by name
 	Source     string
 	CreatedBy  int64
+	// Audit, when set, makes the audit entry of the queued message; it is
+	// stored in the same transaction.
+	Audit func(store.Message) store.AuditEntry
 }
 
 // InputError lists what is wrong with a request, field by field, in words
@@ -168,7 +171,7 @@ func Enqueue(ctx context.Context, st *store.Store, r Request) (store.Message, er
 	if len(ie.Fields) > 0 {
 		return store.Message{}, ie
 	}
-	return st.EnqueueMessage(ctx, m, rcpts)
+	return st.EnqueueAudited(ctx, m, rcpts, r.Audit)
 }
 
 func contains(xs []string, x string) bool {

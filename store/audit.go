@@ -22,13 +22,17 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	// Group-committed: API sends audit each request.
-	return s.batched(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx,
-			`INSERT INTO audit_log(at, actor_id, actor, action, target, detail) VALUES(?, ?, ?, ?, ?, ?)`,
-			e.At.UnixMilli(), nullID(e.ActorID), e.Actor, e.Action, e.Target, e.Detail)
-		return err
-	})
+	return s.batched(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, e, e.At) })
+}
+
+func insertAudit(ctx context.Context, tx *sql.Tx, e AuditEntry, now time.Time) error {
+	if e.At.IsZero() {
+		e.At = now
+	}
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO audit_log(at, actor_id, actor, action, target, detail) VALUES(?, ?, ?, ?, ?, ?)`,
+		e.At.UnixMilli(), nullID(e.ActorID), e.Actor, e.Action, e.Target, e.Detail)
+	return err
 }
 
 // AuditLog lists the newest entries first.

@@ -82,6 +82,13 @@ type Delivery struct {
 // EnqueueMessage stores m and one queued delivery per recipient in a single
 // transaction: either the whole send is recorded or nothing is.
 func (s *Store) EnqueueMessage(ctx context.Context, m Message, rcpts []Recipient) (Message, error) {
+	return s.EnqueueAudited(ctx, m, rcpts, nil)
+}
+
+// EnqueueAudited is EnqueueMessage that also records, in the same
+// transaction, the audit entry audit makes of the stored message (nil for
+// none): one commit per send instead of two.
+func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient, audit func(Message) AuditEntry) (Message, error) {
 	if m.Kind != KindText && m.Kind != KindTemplate {
 		return Message{}, fmt.Errorf("enqueue: unknown kind %q", m.Kind)
 	}
@@ -119,6 +126,9 @@ func (s *Store) EnqueueMessage(ctx context.Context, m Message, rcpts []Recipient
 			if _, err := stmt.ExecContext(ctx, m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
 				return err
 			}
+		}
+		if audit != nil {
+			return insertAudit(ctx, tx, audit(m), s.now())
 		}
 		return nil
 	})
