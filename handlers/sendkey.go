@@ -212,12 +212,17 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 // rotateSendKey makes a new personal send key and shows it once.
 func (s *Server) rotateSendKey(w http.ResponseWriter, r *http.Request) error {
 	u, _ := userFrom(r.Context())
+	_, had := s.Store.SendKey(r.Context(), u.ID)
 	key, err := s.Store.RotateSendKey(r.Context(), u.ID)
 	if err != nil {
 		return err
 	}
 	s.logger(r.Context()).Info("send key rotated", "user", u.PublicID)
-	return s.renderAccount(w, r, "", s.Config.BaseURL.JoinPath("/send", key).String())
+	msg := "已生成推送链接。"
+	if had == nil {
+		msg = "已重新生成推送链接，旧链接已失效。"
+	}
+	return s.renderAccount(w, r, msg, s.Config.BaseURL.JoinPath("/send", key).String())
 }
 
 // sendKeyView describes the user's key for the account page.

@@ -202,7 +202,7 @@ func AccountPage(p Page, a Account) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if a.NewKeyURL != "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<div class=\"alert alert-ok\" role=\"status\"><p><strong>新的推送链接</strong>（只显示这一次，请立即复制保存；旧链接已失效）：</p><p><code id=\"sendkey-url\" class=\"copy\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<div class=\"alert alert-ok\" role=\"status\"><p><strong>你的推送链接</strong>（只显示这一次，请立即复制保存）：</p><p><code id=\"sendkey-url\" class=\"copy\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
