@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"strings"
@@ -42,11 +41,6 @@ type APIToken struct {
 // Revoked reports whether the token was revoked.
 func (t APIToken) Revoked() bool { return !t.RevokedAt.IsZero() }
 
-func apiTokenHash(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
-
 // CreateAPIToken makes a new token and returns it with its record. Only its
 // SHA-256 hash is stored: this is the one time the token can be shown.
 func (s *Store) CreateAPIToken(ctx context.Context, name string, createdBy int64) (string, APIToken, error) {
@@ -54,7 +48,7 @@ func (s *Store) CreateAPIToken(ctx context.Context, name string, createdBy int64
 	t := APIToken{Name: name, Prefix: token[:apiTokenShown], CreatedBy: createdBy, CreatedAt: fromMs(s.nowMs())}
 	res, err := s.wdb.ExecContext(ctx,
 		`INSERT INTO api_tokens(name, token_hash, prefix, created_by, created_at) VALUES(?, ?, ?, ?, ?)`,
-		t.Name, apiTokenHash(token), t.Prefix, nullID(createdBy), t.CreatedAt.UnixMilli())
+		t.Name, secretHash(token), t.Prefix, nullID(createdBy), t.CreatedAt.UnixMilli())
 	if err != nil {
 		return "", APIToken{}, err
 	}
@@ -141,7 +135,7 @@ func (s *Store) AuthenticateAPIToken(ctx context.Context, token string) (APIToke
 	}
 	t, err := scanAPIToken(s.rdb.QueryRowContext(ctx,
 		`SELECT `+apiTokenCols+` FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by WHERE t.token_hash = ?`,
-		apiTokenHash(token)))
+		secretHash(token)))
 	if err != nil {
 		return APIToken{}, err
 	}

@@ -27,7 +27,7 @@ const maxBatch = 256
 func (s *Store) batched(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	req := writeReq{fn: fn, done: make(chan error, 1)}
 	select {
-	case s.ingest <- req:
+	case s.writes <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.closed:
@@ -41,14 +41,14 @@ func (s *Store) batched(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-// ingestLoop is the single goroutine behind batched.
-func (s *Store) ingestLoop() {
-	defer close(s.ingestDone)
+// writeLoop is the single goroutine behind batched.
+func (s *Store) writeLoop() {
+	defer close(s.writerDone)
 	batch := make([]writeReq, 0, maxBatch)
 	errs := make([]error, maxBatch)
 	for {
 		select {
-		case r := <-s.ingest:
+		case r := <-s.writes:
 			batch = append(batch[:0], r)
 		case <-s.closed:
 			return
@@ -56,7 +56,7 @@ func (s *Store) ingestLoop() {
 	more:
 		for len(batch) < maxBatch {
 			select {
-			case r := <-s.ingest:
+			case r := <-s.writes:
 				batch = append(batch, r)
 			default:
 				break more

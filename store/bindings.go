@@ -37,8 +37,11 @@ func (t BindToken) Used() bool { return !t.UsedAt.IsZero() }
 // [A-Za-z0-9] (~190 bits), well inside WeChat's 128-byte state limit (§2).
 const BindTokenLen = 32
 
-func hashToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
+// secretHash is how every secret the store checks (binding tokens, send
+// keys, API tokens) is kept: its SHA-256. They are random and long, so a
+// fast hash suffices; only the hash can leak.
+func secretHash(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
 	return h[:]
 }
 
@@ -56,7 +59,7 @@ func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duratio
 		}
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO bind_tokens(token_hash, user_id, created_at, expires_at) VALUES(?, ?, ?, ?)`,
-			hashToken(token), userID, now, t.ExpiresAt.UnixMilli())
+			secretHash(token), userID, now, t.ExpiresAt.UnixMilli())
 		if err != nil {
 			return err
 		}
@@ -70,17 +73,10 @@ func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duratio
 	return token, t, nil
 }
 
-// BindTokenByID returns the user's token with that id, or ErrNotFound (also
-// when the token belongs to someone else).
-func (s *Store) BindTokenByID(ctx context.Context, userID, id int64) (BindToken, error) {
-	return scanBindToken(s.rdb.QueryRowContext(ctx,
-		`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE id = ? AND user_id = ?`, id, userID))
-}
-
 // BindTokenByToken looks a token up by its value, or ErrNotFound.
 func (s *Store) BindTokenByToken(ctx context.Context, token string) (BindToken, error) {
 	return scanBindToken(s.rdb.QueryRowContext(ctx,
-		`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, hashToken(token)))
+		`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, secretHash(token)))
 }
 
 func scanBindToken(row interface{ Scan(...any) error }) (BindToken, error) {
@@ -111,7 +107,7 @@ func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (B
 	var used BindToken
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		t, err := scanBindToken(tx.QueryRowContext(ctx,
-			`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, hashToken(token)))
+			`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, secretHash(token)))
 		if err != nil {
 			return err
 		}

@@ -197,20 +197,24 @@ func (s *Store) counts(ctx context.Context, id int64) (DeliveryCounts, error) {
 		if err := rows.Scan(&st, &n); err != nil {
 			return c, err
 		}
-		switch st {
-		case StateQueued:
-			c.Queued = n
-		case StateSending:
-			c.Sending = n
-		case StateSent:
-			c.Sent = n
-		case StateRetrying:
-			c.Retrying = n
-		case StateFailed:
-			c.Failed = n
-		}
+		c.add(st, n)
 	}
 	return c, rows.Err()
+}
+
+func (c *DeliveryCounts) add(state string, n int) {
+	switch state {
+	case StateQueued:
+		c.Queued += n
+	case StateSending:
+		c.Sending += n
+	case StateSent:
+		c.Sent += n
+	case StateRetrying:
+		c.Retrying += n
+	case StateFailed:
+		c.Failed += n
+	}
 }
 
 // Messages lists messages newest first, with counts; beforeID > 0 pages.
@@ -237,12 +241,33 @@ func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Mess
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for i := range out {
-		if out[i].Counts, err = s.counts(ctx, out[i].ID); err != nil {
+	if len(out) == 0 {
+		return out, nil
+	}
+	// Every listed message's counts in one query, not one query each.
+	idx := make(map[int64]int, len(out))
+	for i, m := range out {
+		idx[m.ID] = i
+	}
+	rows, err = s.rdb.QueryContext(ctx,
+		`SELECT message_id, state, count(*) FROM deliveries WHERE message_id BETWEEN ? AND ?
+		 GROUP BY message_id, state`, out[len(out)-1].ID, out[0].ID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var st string
+		var n int
+		if err := rows.Scan(&id, &st, &n); err != nil {
 			return nil, err
 		}
+		if i, ok := idx[id]; ok {
+			out[i].Counts.add(st, n)
+		}
 	}
-	return out, nil
+	return out, rows.Err()
 }
 
 const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, ''), d.openid, d.state,
@@ -269,9 +294,15 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 
 // Deliveries lists a message's deliveries (failed first, then by id).
 func (s *Store) Deliveries(ctx context.Context, messageID int64) ([]Delivery, error) {
+	return s.DeliveriesPage(ctx, messageID, -1)
+}
+
+// DeliveriesPage is Deliveries, at most limit of them (-1: all): the
+// message page polls it every second, and a broadcast has thousands.
+func (s *Store) DeliveriesPage(ctx context.Context, messageID int64, limit int) ([]Delivery, error) {
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+deliveryCols+` FROM deliveries d LEFT JOIN users u ON u.id = d.user_id
-		 WHERE d.message_id = ? ORDER BY d.state <> 'failed', d.id`, messageID)
+		 WHERE d.message_id = ? ORDER BY d.state <> 'failed', d.id LIMIT ?`, messageID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -445,4 +476,55 @@ func (s *Store) DeliveryTotalsSince(ctx context.Context, fromID int64) (pending,
 		`SELECT COALESCE(sum(state IN ('queued', 'sending', 'retrying')), 0), COALESCE(sum(state = 'failed'), 0)
 		 FROM deliveries WHERE message_id >= ?`, fromID).Scan(&pending, &failed)
 	return pending, failed, err
+}
+
+// DayCount is one day's deliveries by outcome.
+type DayCount struct {
+	Day       time.Time // midnight, Beijing time
+	Delivered int       // WeChat confirmed (TEMPLATESENDJOBFINISH success)
+	Sent      int       // accepted by WeChat, no receipt (yet)
+	Failed    int       // failed, or WeChat reported it not delivered
+	Pending   int
+}
+
+// DeliveriesPerDay counts deliveries created in the last `days` days (Beijing
+// days, today included), oldest first, one entry per day.
+func (s *Store) DeliveriesPerDay(ctx context.Context, days int) ([]DayCount, error) {
+	bj := time.FixedZone("CST", 8*3600)
+	now := s.now().In(bj)
+	first := time.Date(now.Year(), now.Month(), now.Day()-days+1, 0, 0, 0, 0, bj)
+	out := make([]DayCount, days)
+	for i := range out {
+		out[i].Day = first.AddDate(0, 0, i)
+	}
+	const dayMs = 24 * 3600 * 1000
+	rows, err := s.rdb.QueryContext(ctx,
+		`SELECT (created_at - ?) / ?, state, receipt, count(*) FROM deliveries WHERE created_at >= ?
+		 GROUP BY 1, 2, 3`, first.UnixMilli(), dayMs, first.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i, n int
+		var state, receipt string
+		if err := rows.Scan(&i, &state, &receipt, &n); err != nil {
+			return nil, err
+		}
+		if i < 0 || i >= days {
+			continue
+		}
+		d := &out[i]
+		switch {
+		case state == StateSent && receipt == ReceiptDelivered:
+			d.Delivered += n
+		case state == StateSent && receipt == "":
+			d.Sent += n
+		case state == StateSent || state == StateFailed:
+			d.Failed += n
+		default:
+			d.Pending += n
+		}
+	}
+	return out, rows.Err()
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"time"
@@ -23,11 +22,6 @@ const sendKeyLen = 32
 // recognise (e.g. by secret scanners).
 const SendKeyPrefix = "wxs_"
 
-func keyHash(key string) []byte {
-	h := sha256.Sum256([]byte(key))
-	return h[:]
-}
-
 // RotateSendKey gives the user a new personal send key, replacing (and so
 // invalidating) the old one, and returns it. Only its hash is stored: this
 // is the one time the key can be shown.
@@ -37,7 +31,7 @@ func (s *Store) RotateSendKey(ctx context.Context, userID int64) (string, error)
 		`INSERT INTO send_keys(user_id, key_hash, prefix, created_at) VALUES(?, ?, ?, ?)
 		 ON CONFLICT(user_id) DO UPDATE SET key_hash = excluded.key_hash, prefix = excluded.prefix,
 		   created_at = excluded.created_at, last_used_at = NULL`,
-		userID, keyHash(key), key[:len(SendKeyPrefix)+4], s.nowMs())
+		userID, secretHash(key), key[:len(SendKeyPrefix)+4], s.nowMs())
 	return key, err
 }
 
@@ -65,7 +59,7 @@ func (s *Store) SendKey(ctx context.Context, userID int64) (SendKeyInfo, error) 
 // the use (at most once a minute, so a busy key does not write each time).
 func (s *Store) UserBySendKey(ctx context.Context, key string) (User, error) {
 	var uid int64
-	err := s.rdb.QueryRowContext(ctx, `SELECT user_id FROM send_keys WHERE key_hash = ?`, keyHash(key)).Scan(&uid)
+	err := s.rdb.QueryRowContext(ctx, `SELECT user_id FROM send_keys WHERE key_hash = ?`, secretHash(key)).Scan(&uid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -80,55 +74,4 @@ func (s *Store) UserBySendKey(ctx context.Context, key string) (User, error) {
 		}
 	}
 	return s.UserByID(ctx, uid)
-}
-
-// DayCount is one day's deliveries by outcome.
-type DayCount struct {
-	Day       time.Time // midnight, Beijing time
-	Delivered int       // WeChat confirmed (TEMPLATESENDJOBFINISH success)
-	Sent      int       // accepted by WeChat, no receipt (yet)
-	Failed    int       // failed, or WeChat reported it not delivered
-	Pending   int
-}
-
-// DeliveriesPerDay counts deliveries created in the last `days` days (Beijing
-// days, today included), oldest first, one entry per day.
-func (s *Store) DeliveriesPerDay(ctx context.Context, days int) ([]DayCount, error) {
-	bj := time.FixedZone("CST", 8*3600)
-	now := s.now().In(bj)
-	first := time.Date(now.Year(), now.Month(), now.Day()-days+1, 0, 0, 0, 0, bj)
-	out := make([]DayCount, days)
-	for i := range out {
-		out[i].Day = first.AddDate(0, 0, i)
-	}
-	const dayMs = 24 * 3600 * 1000
-	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT (created_at - ?) / ?, state, receipt, count(*) FROM deliveries WHERE created_at >= ?
-		 GROUP BY 1, 2, 3`, first.UnixMilli(), dayMs, first.UnixMilli())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var i, n int
-		var state, receipt string
-		if err := rows.Scan(&i, &state, &receipt, &n); err != nil {
-			return nil, err
-		}
-		if i < 0 || i >= days {
-			continue
-		}
-		d := &out[i]
-		switch {
-		case state == StateSent && receipt == ReceiptDelivered:
-			d.Delivered += n
-		case state == StateSent && receipt == "":
-			d.Sent += n
-		case state == StateSent || state == StateFailed:
-			d.Failed += n
-		default:
-			d.Pending += n
-		}
-	}
-	return out, rows.Err()
 }

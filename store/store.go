@@ -49,12 +49,12 @@ type Store struct {
 
 	cache *cache
 
-	ingest     chan writeReq
+	writes     chan writeReq
 	closed     chan struct{}
-	ingestDone chan struct{}
+	writerDone chan struct{}
 	closeOnce  sync.Once
-	// ingestStarted: Open started ingestLoop (OpenNoMigrate does not).
-	ingestStarted bool
+	// writerStarted: Open started writeLoop (OpenNoMigrate does not).
+	writerStarted bool
 
 	// sendKeyTouches throttles send-key last-used writes to one a minute
 	// per user (user id → time.Time).
@@ -76,8 +76,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("prepare statements: %w", err)
 	}
-	s.ingestStarted = true
-	go s.ingestLoop()
+	s.writerStarted = true
+	go s.writeLoop()
 	return s, nil
 }
 
@@ -117,7 +117,7 @@ func openNoMigrate(path string) (*Store, error) {
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
 	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache(),
-		ingest: make(chan writeReq), closed: make(chan struct{}), ingestDone: make(chan struct{})}, nil
+		writes: make(chan writeReq), closed: make(chan struct{}), writerDone: make(chan struct{})}, nil
 }
 
 // prepare readies the hot statements; it runs once the schema exists.
@@ -146,11 +146,11 @@ func (s *Store) SetClock(now func() time.Time) { s.now = now }
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
-		if !s.ingestStarted {
+		if !s.writerStarted {
 			return
 		}
 		select {
-		case <-s.ingestDone:
+		case <-s.writerDone:
 		case <-time.After(5 * time.Second):
 		}
 	})

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -138,7 +139,7 @@ func TestCompleteBinding(t *testing.T) {
 	if got, err := s.BindTokenByToken(ctx, tok); err != nil || got.ID != rec.ID || got.Used() {
 		t.Fatalf("BindTokenByToken = %+v, %v", got, err)
 	}
-	if _, err := s.BindTokenByID(ctx, bob.ID, rec.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := s.BindStatus(ctx, bob.ID, rec.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("another user's token id: err = %v, want ErrNotFound", err)
 	}
 	if _, err := s.CompleteBinding(ctx, "forged"+tok[6:], store.Binding{OpenID: "o1"}); !errors.Is(err, store.ErrNotFound) {
@@ -235,5 +236,44 @@ func TestSendKey_StoredHashedAndRotated(t *testing.T) {
 	}
 	if _, err := s.UserBySendKey(ctx, k2); err != nil {
 		t.Errorf("new key: %v", err)
+	}
+}
+
+func TestMessages_ListsCountsPerMessage(t *testing.T) {
+	ctx := context.Background()
+	s, c := openStore(t)
+	var rcpts []store.Recipient
+	for i := range 3 {
+		u, _ := s.CreateUser(ctx, fmt.Sprintf("u%d", i), "password-1", false, false)
+		rcpts = append(rcpts, store.Recipient{UserID: u.ID, OpenID: fmt.Sprintf("o%d", i)})
+	}
+	m1, err := s.EnqueueMessage(ctx, store.Message{Kind: store.KindText, Body: "one", Source: "test"}, rcpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := s.EnqueueMessage(ctx, store.Message{Kind: store.KindText, Body: "two", Source: "test"}, rcpts[:2])
+	ds, err := s.ClaimDue(ctx, c.Now(), 2, nil) // m1's first two
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("claim: %v %v", ds, err)
+	}
+	s.RecordResults(ctx, []store.Result{
+		{DeliveryID: ds[0].ID, State: store.StateSent, At: c.Now()},
+		{DeliveryID: ds[1].ID, State: store.StateFailed, ErrCode: 43004, At: c.Now()},
+	})
+	ms, err := s.Messages(ctx, 10, 0)
+	if err != nil || len(ms) != 2 {
+		t.Fatalf("Messages = %v, %v", ms, err)
+	}
+	want := map[int64]store.DeliveryCounts{
+		m1.ID: {Sent: 1, Failed: 1, Queued: 1},
+		m2.ID: {Queued: 2},
+	}
+	for _, m := range ms {
+		if m.Counts != want[m.ID] {
+			t.Errorf("message %d counts %+v, want %+v", m.ID, m.Counts, want[m.ID])
+		}
+	}
+	if page, _ := s.DeliveriesPage(ctx, m1.ID, 1); len(page) != 1 || page[0].State != store.StateFailed {
+		t.Errorf("first page %+v: want the failed delivery first", page)
 	}
 }
