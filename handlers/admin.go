@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -242,7 +243,7 @@ func (s *Server) setSendKeyTemplate(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	keys := wechat.Template{Content: t.Content}.Keys()
-	if !hasKey(keys, m.TitleKey) || (m.ContentKey != "" && !hasKey(keys, m.ContentKey)) || m.TitleKey == m.ContentKey {
+	if !slices.Contains(keys, m.TitleKey) || (m.ContentKey != "" && !slices.Contains(keys, m.ContentKey)) || m.TitleKey == m.ContentKey {
 		return errorf(http.StatusBadRequest, "参数错误",
 			fmt.Sprintf("标题和内容需填入模板「%s」中两个不同的字段：%s。", t.Title, strings.Join(keys, "、")))
 	}
@@ -262,7 +263,9 @@ func (s *Server) audit(r *http.Request, action, target, detail string) {
 	}
 }
 
-// composeState reads the compose form (or the query, for a first visit).
+// composeState reads the compose form (or the query, for a first visit):
+// what the preview and the send need. composeLists adds what only the
+// whole page shows.
 func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compose, outbox.Request, error) {
 	_ = r.ParseForm()
 	f := r.Form
@@ -289,26 +292,6 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 			req.UserIDs = append(req.UserIDs, id)
 		}
 	}
-	people, err := s.Store.People(ctx)
-	if err != nil {
-		return c, req, err
-	}
-	for _, p := range people {
-		if p.Bound {
-			row := s.personRow(p)
-			c.Recipients = append(c.Recipients, row)
-			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {
-				c.OutsideWindow = append(c.OutsideWindow, p.Name)
-			}
-		}
-	}
-	ts, err := s.Store.Templates(ctx)
-	if err != nil {
-		return c, req, err
-	}
-	for _, t := range ts {
-		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
-	}
 	c.Preview = views.Preview{Kind: c.Kind, Text: strings.TrimSpace(c.Text), Empty: true}
 	if c.TemplateID != "" {
 		t, err := s.Store.Template(ctx, c.TemplateID)
@@ -326,6 +309,32 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 		}
 	}
 	return c, req, nil
+}
+
+// composeLists fills in the recipients and templates to choose from, and
+// who a text message would not reach (outside the 48-hour window, §4).
+func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
+	people, err := s.Store.People(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range people {
+		if p.Bound {
+			row := s.personRow(p)
+			c.Recipients = append(c.Recipients, row)
+			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {
+				c.OutsideWindow = append(c.OutsideWindow, p.Name)
+			}
+		}
+	}
+	ts, err := s.Store.Templates(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
+	}
+	return nil
 }
 
 // fieldHint states WeChat's rule for a category-template key (§4).
@@ -351,6 +360,9 @@ func fieldHint(key string) string {
 func (s *Server) composePage(w http.ResponseWriter, r *http.Request) error {
 	c, _, err := s.composeState(r.Context(), r)
 	if err != nil {
+		return err
+	}
+	if err := s.composeLists(r.Context(), &c); err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, views.ComposePage(s.page(r, "发送消息"), c))
@@ -387,6 +399,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 	var ie *outbox.InputError
 	if errors.As(err, &ie) {
 		c.Errors = ie.Fields
+		if err := s.composeLists(ctx, &c); err != nil {
+			return err
+		}
 		s.render(w, r, http.StatusUnprocessableEntity, views.ComposePage(s.page(r, "发送消息"), c))
 		return nil
 	}
@@ -475,15 +490,12 @@ var stateLabels = map[string]string{
 	store.StateRetrying: "等待重试", store.StateFailed: "失败",
 }
 
-func (s *Server) deliveryRows(ctx context.Context, id int64) ([]views.DeliveryRow, int, error) {
-	ds, err := s.Store.Deliveries(ctx, id)
+func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.DeliveryRow, int, error) {
+	ds, err := s.Store.DeliveriesPage(ctx, m.ID, maxListed)
 	if err != nil {
 		return nil, 0, err
 	}
-	hidden := 0
-	if len(ds) > maxListed {
-		hidden, ds = len(ds)-maxListed, ds[:maxListed]
-	}
+	hidden := max(0, m.Total-len(ds))
 	rows := make([]views.DeliveryRow, len(ds))
 	for i, d := range ds {
 		row := views.DeliveryRow{Name: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State,
@@ -518,7 +530,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ds, hidden, err := s.deliveryRows(r.Context(), m.ID)
+	ds, hidden, err := s.deliveryRows(r.Context(), m)
 	if err != nil {
 		return err
 	}
@@ -545,7 +557,7 @@ func (s *Server) messageProgress(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(m.ID, 10), http.StatusSeeOther)
 		return nil
 	}
-	ds, hidden, err := s.deliveryRows(r.Context(), m.ID)
+	ds, hidden, err := s.deliveryRows(r.Context(), m)
 	if err != nil {
 		return err
 	}

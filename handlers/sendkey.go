@@ -8,6 +8,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -48,20 +49,11 @@ func (s *Server) sendKeyTemplate(ctx context.Context) (SendKeyTemplate, store.Te
 	}
 	for _, t := range ts {
 		keys := wechat.Template{Content: t.Content}.Keys()
-		if hasKey(keys, "title") && hasKey(keys, "content") {
+		if slices.Contains(keys, "title") && slices.Contains(keys, "content") {
 			return SendKeyTemplate{TemplateID: t.ID, TitleKey: "title", ContentKey: "content"}, t, nil
 		}
 	}
 	return m, store.Template{}, store.ErrNotFound
-}
-
-func hasKey(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // fitField shortens a value to what a category-template field takes (§4:
@@ -79,16 +71,7 @@ func sendKeyError(w http.ResponseWriter, status int, code, msg string, fields ma
 	if len(fields) > 0 {
 		body["fields"] = fields
 	}
-	writeSendKeyJSON(w, status, map[string]any{"error": body})
-}
-
-func writeSendKeyJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	writeAPIJSON(w, status, map[string]any{"error": body})
 }
 
 // pushParams reads title, content (alias desp) and url from the query
@@ -205,7 +188,7 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 	if s.Outbox != nil {
 		s.Outbox.Notify()
 	}
-	writeSendKeyJSON(w, http.StatusAccepted, map[string]any{"code": 0, "message": "ok", "data": map[string]any{"id": msg.ID}})
+	writeAPIJSON(w, http.StatusAccepted, map[string]any{"code": 0, "message": "ok", "data": map[string]any{"id": msg.ID}})
 	return nil
 }
 

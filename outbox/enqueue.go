@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -103,7 +104,7 @@ func Enqueue(ctx context.Context, st *store.Store, r Request) (store.Message, er
 				ie.add("data."+fe.Key, fe.Msg)
 			}
 			for k := range r.Data {
-				if !contains(keys, k) {
+				if !slices.Contains(keys, k) {
 					ie.add("data."+k, "模板中没有这个字段。")
 				}
 			}
@@ -172,15 +173,6 @@ func Enqueue(ctx context.Context, st *store.Store, r Request) (store.Message, er
 		return store.Message{}, ie
 	}
 	return st.EnqueueAudited(ctx, m, rcpts, r.Audit)
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 func dedupe(ids []int64) []int64 {
