@@ -2,13 +2,16 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/wechat"
 )
 
 // bindUser signs a browser up as name and binds it to the sandbox user of
@@ -157,5 +160,87 @@ func TestAdmin_SendTemplateToAllReachesThePhone(t *testing.T) {
 	page := admin.get(loc)
 	if !strings.Contains(page.Body, "已发送") {
 		t.Errorf("message page does not list the sent deliveries")
+	}
+}
+
+// An admin sends to a user who unfollowed: the delivery fails with the
+// reason, and after the user follows again, 重试 delivers it.
+func TestAdmin_RetryFailedAfterRefollow(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.bindUser(t, "root")
+	app.bindUser(t, "alice")
+	app.syncTemplates(t)
+	alice := app.SB.AddUser("alice").OpenID
+	if err := app.SB.SetFollowing(alice, false); err != nil {
+		t.Fatal(err)
+	}
+	tid := freeTemplateID(t, app)
+	form := url.Values{"kind": {"template"}, "to": {"users"}, "user": {fmt.Sprint(mustUser(t, app, "alice").ID)},
+		"template_id": {tid}, "data.content": {"维护通知"}}
+	r := admin.post("/admin/compose", form)
+	loc := r.Header.Get("Location")
+	if r.Status != http.StatusSeeOther || loc == "" {
+		t.Fatalf("send: %d\n%s", r.Status, r.Body)
+	}
+	page := waitPageDone(t, admin, loc)
+	if !strings.Contains(page, "43004") || !strings.Contains(page, `id="retry-failed"`) {
+		t.Fatalf("failed delivery page lacks the reason or the retry button:\n%s", page)
+	}
+	if err := app.SB.SetFollowing(alice, true); err != nil {
+		t.Fatal(err)
+	}
+	if r := admin.post(loc+"/retry", nil); r.Status != http.StatusSeeOther {
+		t.Fatalf("retry: %d", r.Status)
+	}
+	page = waitPageDone(t, admin, loc)
+	if strings.Contains(page, "retry-failed") || !strings.Contains(page, "100%") {
+		t.Fatalf("after retry:\n%s", page)
+	}
+	if n := len(app.SB.Inbox(alice)); n != 1 {
+		t.Errorf("alice's phone has %d messages, want 1", n)
+	}
+}
+
+// Text to users outside the 48-hour window: the form warns before sending.
+func TestAdmin_ComposeWarnsAboutTheTextWindow(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.bindUser(t, "root")
+	app.Clock.Advance(2 * time.Minute) // the follow's 1-minute window is over
+	r := admin.get("/admin/compose?kind=text")
+	if !strings.Contains(r.Body, `id="window-warning"`) {
+		t.Fatalf("no warning for a text to a user outside the window:\n%s", r.Body)
+	}
+	openid := app.SB.AddUser("root").OpenID
+	app.replyText(t, app.push(t, text(openid, "你好"), false, 0), false)
+	if r := admin.get("/admin/compose?kind=text"); strings.Contains(r.Body, `id="window-warning"`) {
+		t.Error("warning shown although the user wrote within 48 hours")
+	}
+}
+
+func freeTemplateID(t *testing.T, app *testApp) string {
+	t.Helper()
+	ts, _ := app.Store.Templates(context.Background())
+	for _, x := range ts {
+		if keys := (wechat.Template{Content: x.Content}).Keys(); slices.Contains(keys, "content") && !slices.Contains(keys, "title") {
+			return x.ID
+		}
+	}
+	t.Fatal("no free-text template")
+	return ""
+}
+
+// waitPageDone polls a message's progress until every delivery is final and
+// returns the message page.
+func waitPageDone(t *testing.T, b *browser, loc string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if p := b.get(loc+"/progress", "HX-Request", "true"); strings.Contains(p.Body, `data-done="true"`) {
+			return b.get(loc).Body
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("message never finished")
+		}
+		time.Sleep(30 * time.Millisecond)
 	}
 }

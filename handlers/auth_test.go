@@ -5,6 +5,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/wxpush/wxpush/handlers"
 )
 
 func TestSignupLoginLogout(t *testing.T) {
@@ -167,5 +171,34 @@ func TestFragmentRequestWithoutSessionRedirectsToLogin(t *testing.T) {
 	r := app.browser(t).get("/bind/status?t=1", "HX-Request", "true")
 	if r.Status != http.StatusUnauthorized || r.Header.Get("HX-Redirect") != "/login" {
 		t.Fatalf("status %d HX-Redirect %q", r.Status, r.Header.Get("HX-Redirect"))
+	}
+}
+
+// Session keys live in the database: a restarted server (a new cookie store
+// on the same database) still accepts yesterday's cookie.
+func TestSessionSurvivesRestart(t *testing.T) {
+	app := newTestApp(t)
+	b := app.browser(t)
+	b.signup("alice")
+	u, _ := url.Parse(app.URL)
+	var cookie *http.Cookie
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "wxpush_session" {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatal("no session cookie")
+	}
+	restarted, err := handlers.NewCookieStore(t.Context(), app.Store, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[any]any{}
+	if err := securecookie.DecodeMulti("wxpush_session", cookie.Value, &values, restarted.Codecs...); err != nil {
+		t.Fatalf("a new cookie store cannot read the old cookie: %v", err)
+	}
+	if id, _ := values["uid"].(int64); id != mustUser(t, app, "alice").ID {
+		t.Errorf("session holds %v", values)
 	}
 }
