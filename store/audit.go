@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -22,10 +21,10 @@ func (s *Store) Audit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
-	return s.batched(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, e, e.At) })
+	return s.batched(ctx, func(tx *wtx) error { return insertAudit(ctx, tx, e, e.At) })
 }
 
-func insertAudit(ctx context.Context, tx *sql.Tx, e AuditEntry, now time.Time) error {
+func insertAudit(ctx context.Context, tx *wtx, e AuditEntry, now time.Time) error {
 	if e.At.IsZero() {
 		e.At = now
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -16,7 +15,7 @@ import (
 // write that returned nil is durable.
 
 type writeReq struct {
-	fn   func(tx *sql.Tx) error
+	fn   func(tx *wtx) error
 	done chan error
 }
 
@@ -24,7 +23,7 @@ type writeReq struct {
 const maxBatch = 256
 
 // batched runs fn in the next group commit and returns its outcome.
-func (s *Store) batched(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) batched(ctx context.Context, fn func(tx *wtx) error) error {
 	req := writeReq{fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- req:
@@ -63,7 +62,7 @@ func (s *Store) writeLoop() {
 			}
 		}
 		ctx := context.Background()
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *wtx) error {
 			for i, r := range batch {
 				errs[i] = nil
 				if len(batch) == 1 {

@@ -52,7 +52,7 @@ func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duratio
 	token := RandomToken(BindTokenLen)
 	now := s.nowMs()
 	t := BindToken{UserID: userID, CreatedAt: fromMs(now), ExpiresAt: fromMs(now + ttl.Milliseconds())}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx,
 			`DELETE FROM bind_tokens WHERE user_id = ? AND expires_at < ?`, userID, now-24*time.Hour.Milliseconds()); err != nil {
 			return err
@@ -105,7 +105,7 @@ func scanBindToken(row interface{ Scan(...any) error }) (BindToken, error) {
 func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (Binding, error) {
 	now := s.nowMs()
 	var used BindToken
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		t, err := scanBindToken(tx.QueryRowContext(ctx,
 			`SELECT id, user_id, created_at, expires_at, used_at FROM bind_tokens WHERE token_hash = ?`, secretHash(token)))
 		if err != nil {
@@ -188,7 +188,10 @@ func (s *Store) BindStatus(ctx context.Context, userID, tokenID int64) (BindToke
 	var created, expires int64
 	var used, bound sql.NullInt64
 	var openid, nick sql.NullString
-	err := s.bindStatus.QueryRowContext(ctx, tokenID, userID).
+	err := s.rdb.QueryRowContext(ctx,
+		`SELECT t.id, t.user_id, t.created_at, t.expires_at, t.used_at, b.openid, b.nickname, b.bound_at
+		 FROM bind_tokens t LEFT JOIN bindings b ON b.user_id = t.user_id
+		 WHERE t.id = ? AND t.user_id = ?`, tokenID, userID).
 		Scan(&t.ID, &t.UserID, &created, &expires, &used, &openid, &nick, &bound)
 	if errors.Is(err, sql.ErrNoRows) {
 		return BindToken{}, nil, ErrNotFound

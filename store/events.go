@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"time"
 )
 
@@ -34,7 +33,7 @@ type Inbound struct {
 // Concurrent calls are committed together (group commit, see batched), so
 // a burst of pushes costs one commit, not one each.
 func (s *Store) IngestInbound(ctx context.Context, in Inbound) (dup bool, err error) {
-	err = s.batched(ctx, func(tx *sql.Tx) error {
+	err = s.batched(ctx, func(tx *wtx) error {
 		var err error
 		dup, err = s.ingestOne(tx, in)
 		return err
@@ -42,7 +41,7 @@ func (s *Store) IngestInbound(ctx context.Context, in Inbound) (dup bool, err er
 	return dup, err
 }
 
-func (s *Store) ingestOne(tx *sql.Tx, in Inbound) (dup bool, err error) {
+func (s *Store) ingestOne(tx *wtx, in Inbound) (dup bool, err error) {
 	ctx := context.Background()
 	now := s.nowMs()
 	at := in.CreatedAt.UnixMilli()

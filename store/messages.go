@@ -110,7 +110,7 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 		// commit them together. Broadcasts keep their own transaction.
 		write = s.batched
 	}
-	err = write(ctx, func(tx *sql.Tx) error {
+	err = write(ctx, func(tx *wtx) error {
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO messages(kind, body, template_id, data, url, source, created_by, total, created_at)
 			 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -121,9 +121,11 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 		if m.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		stmt := tx.StmtContext(ctx, s.insertDelivery)
 		for _, r := range rcpts {
-			if _, err := stmt.ExecContext(ctx, m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO deliveries(message_id, kind, user_id, openid, next_attempt_at, created_at, updated_at)
+				 VALUES(?, ?, ?, ?, ?, ?, ?)`,
+				m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
 				return err
 			}
 		}
@@ -341,7 +343,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, skip []s
 	      RETURNING id, message_id, kind, COALESCE(user_id, 0), openid, attempts`
 	args = append(args, limit)
 	var out []Delivery
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
@@ -399,16 +401,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 	if len(rs) == 0 {
 		return nil
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx,
-			`UPDATE deliveries SET state = ?, errcode = ?, errmsg = ?, msgid = COALESCE(?, msgid),
-			   next_attempt_at = ?, attempts = attempts - ?, updated_at = ?,
-			   sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
-			 WHERE id = ? AND state = 'sending'`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
+	return s.tx(ctx, func(tx *wtx) error {
 		for _, r := range rs {
 			var msgid any
 			if r.MsgID != 0 {
@@ -422,7 +415,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 			if r.Refund {
 				refund = 1
 			}
-			if _, err := stmt.ExecContext(ctx, r.State, r.ErrCode, r.ErrMsg, msgid, next, refund,
+			if _, err := tx.ExecContext(ctx, recordResultSQL, r.State, r.ErrCode, r.ErrMsg, msgid, next, refund,
 				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.DeliveryID); err != nil {
 				return err
 			}
@@ -430,6 +423,11 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 		return nil
 	})
 }
+
+const recordResultSQL = `UPDATE deliveries SET state = ?, errcode = ?, errmsg = ?, msgid = COALESCE(?, msgid),
+	  next_attempt_at = ?, attempts = attempts - ?, updated_at = ?,
+	  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
+	WHERE id = ? AND state = 'sending'`
 
 // ResumeInterrupted puts deliveries left in state sending (by a crash or a
 // hard stop) back in the queue, due now. Template resends carry the same

@@ -28,7 +28,7 @@ func (s *Store) SetSetting(ctx context.Context, key string, value []byte) error 
 // key is absent. Concurrent callers all get the one value that won.
 func (s *Store) EnsureSetting(ctx context.Context, key string, gen func() []byte) ([]byte, error) {
 	var v []byte
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO NOTHING`, key, gen()); err != nil {
 			return err

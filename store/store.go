@@ -35,24 +35,21 @@ var (
 // BEGIN IMMEDIATE so that writers queue instead of failing with SQLITE_BUSY;
 // reads use a separate pool and run concurrently thanks to WAL.
 type Store struct {
-	wdb *sql.DB
-	rdb *sql.DB
-	now func() time.Time
+	wdb  *pool
+	rdb  *pool
+	ckdb *sql.DB // checkpointLoop's connection
+	now  func() time.Time
 
 	bcryptCost int
-
-	// Prepared once: these run on every authenticated request and poll,
-	// and preparing costs more than running them.
-	userByID       *sql.Stmt
-	bindStatus     *sql.Stmt
-	insertDelivery *sql.Stmt // on the write pool
 
 	cache *cache
 
 	writes     chan writeReq
 	closed     chan struct{}
 	writerDone chan struct{}
-	closeOnce  sync.Once
+	// checkpointDone: checkpointLoop returned.
+	checkpointDone chan struct{}
+	closeOnce      sync.Once
 	// writerStarted: Open started writeLoop (OpenNoMigrate does not).
 	writerStarted bool
 
@@ -72,12 +69,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
-	if err := s.prepare(); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("prepare statements: %w", err)
-	}
 	s.writerStarted = true
 	go s.writeLoop()
+	go s.checkpointLoop(s.ckdb)
 	return s, nil
 }
 
@@ -96,10 +90,7 @@ func openNoMigrate(path string) (*Store, error) {
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
-	wdb, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, err
-	}
+	wdb := sql.OpenDB(connector{dsn: dsn, hook: writerHook})
 	wdb.SetMaxOpenConns(1)
 	wdb.SetConnMaxIdleTime(0)
 	if err := wdb.Ping(); err != nil {
@@ -116,50 +107,36 @@ func openNoMigrate(path string) (*Store, error) {
 	n := max(4, 2*runtime.NumCPU())
 	rdb.SetMaxOpenConns(n)
 	rdb.SetMaxIdleConns(n)
-	return &Store{wdb: wdb, rdb: rdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache(),
-		writes: make(chan writeReq), closed: make(chan struct{}), writerDone: make(chan struct{})}, nil
-}
-
-// prepare readies the hot statements; it runs once the schema exists.
-func (s *Store) prepare() error {
-	var err error
-	if s.userByID, err = s.rdb.Prepare(
-		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE id = ?`); err != nil {
-		return err
+	ckdb, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, err
 	}
-	if s.insertDelivery, err = s.wdb.Prepare(
-		`INSERT INTO deliveries(message_id, kind, user_id, openid, next_attempt_at, created_at, updated_at)
-		 VALUES(?, ?, ?, ?, ?, ?, ?)`); err != nil {
-		return err
-	}
-	s.bindStatus, err = s.rdb.Prepare(
-		`SELECT t.id, t.user_id, t.created_at, t.expires_at, t.used_at, b.openid, b.nickname, b.bound_at
-		 FROM bind_tokens t LEFT JOIN bindings b ON b.user_id = t.user_id
-		 WHERE t.id = ? AND t.user_id = ?`)
-	return err
+	ckdb.SetMaxOpenConns(1)
+	return &Store{wdb: newPool(wdb), rdb: newPool(rdb), ckdb: ckdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache(),
+		writes: make(chan writeReq), closed: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{})}, nil
 }
 
 // SetClock replaces the store's clock; tests use it to expire tokens.
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
 
-// Close closes both connection pools.
+// Close stops the store's goroutines and closes its connections.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		if !s.writerStarted {
 			return
 		}
-		select {
-		case <-s.writerDone:
-		case <-time.After(5 * time.Second):
+		timeout := time.After(5 * time.Second)
+		for _, done := range []chan struct{}{s.writerDone, s.checkpointDone} {
+			select {
+			case <-done:
+			case <-timeout:
+			}
 		}
 	})
-	for _, st := range []*sql.Stmt{s.userByID, s.bindStatus, s.insertDelivery} {
-		if st != nil {
-			st.Close()
-		}
-	}
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	return errors.Join(s.rdb.Close(), s.wdb.Close(), s.ckdb.Close())
 }
 
 func (s *Store) provider() *goose.Provider {
@@ -167,7 +144,7 @@ func (s *Store) provider() *goose.Provider {
 	if err != nil {
 		panic(err) // embedded FS: cannot fail
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.wdb, sub)
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.wdb.DB, sub)
 	if err != nil {
 		panic(fmt.Sprintf("goose provider: %v", err)) // only fails on a broken embedded migration set
 	}
@@ -202,16 +179,17 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE), committing when fn
 // returns nil.
-func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.wdb.BeginTx(ctx, nil)
+func (s *Store) tx(ctx context.Context, fn func(tx *wtx) error) error {
+	defer s.wdb.prepareWanted(context.WithoutCancel(ctx))
+	t, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
+	if err := fn(&wtx{Tx: t, pool: s.wdb}); err != nil {
+		t.Rollback()
 		return err
 	}
-	return tx.Commit()
+	return t.Commit()
 }
 
 func (s *Store) nowMs() int64 { return s.now().UTC().UnixMilli() }

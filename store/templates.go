@@ -22,7 +22,7 @@ type Template struct {
 // get_all_private_template returned it).
 func (s *Store) ReplaceTemplates(ctx context.Context, ts []Template) error {
 	now := s.nowMs()
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM templates`); err != nil {
 			return err
 		}

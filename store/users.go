@@ -42,7 +42,7 @@ func (s *Store) CreateUser(ctx context.Context, name, password string, admin, fi
 		return User{}, err
 	}
 	u := User{PublicID: RandomToken(22), Name: name, IsAdmin: admin, CreatedAt: fromMs(s.nowMs())}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *wtx) error {
 		if firstIsAdmin && !admin {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
@@ -93,7 +93,8 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 		return u, nil
 	}
 	var hash string
-	u, err := s.scanUser(s.userByID.QueryRowContext(ctx, id), &hash)
+	u, err := s.scanUser(s.rdb.QueryRowContext(ctx,
+		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE id = ?`, id), &hash)
 	if err == nil {
 		s.cache.putUser(u)
 	}

@@ -80,6 +80,11 @@ func (s *Sandbox) AccountID() string { return s.accountID }
 func (s *Sandbox) ServerURL() string   { return s.opts.ServerURL }
 func (s *Sandbox) EncryptMode() string { return s.opts.EncryptMode }
 
+// pushConns bounds the default client's connections to the server:
+// pushes beyond it wait for a free one, as a sender with a connection pool
+// does.
+const pushConns = 32
+
 // setupPush validates the push options and fills in their defaults.
 func (s *Sandbox) setupPush() error {
 	o := &s.opts
@@ -91,7 +96,15 @@ func (s *Sandbox) setupPush() error {
 		o.PushTimeout = 5 * time.Second
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
+		// http.Client{} would keep 2 idle connections: a burst of pushes
+		// (a TEMPLATESENDJOBFINISH per template message) would then open
+		// and close a TCP connection per push.
+		o.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			MaxIdleConnsPerHost: pushConns,
+			MaxConnsPerHost:     pushConns,
+			IdleConnTimeout:     90 * time.Second,
+		}}
 	}
 	if o.ServerURL != "" {
 		u, err := url.Parse(o.ServerURL)

@@ -83,8 +83,9 @@ type Options struct {
 	// PushTimeout is how long WeChat waits for the app's answer before
 	// re-sending (§7); default 5 s.
 	PushTimeout time.Duration
-	// HTTPClient makes the pushes; default a plain http.Client (each
-	// attempt has its own PushTimeout deadline).
+	// HTTPClient makes the pushes; default a client keeping up to
+	// pushConns connections to the server open (each attempt has its own
+	// PushTimeout deadline).
 	HTTPClient *http.Client
 }
 
