@@ -114,6 +114,14 @@ func (s *Store) APIToken(ctx context.Context, id int64) (APIToken, error) {
 func (s *Store) RevokeAPIToken(ctx context.Context, id int64) error {
 	res, err := s.wdb.ExecContext(ctx,
 		`UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, s.nowMs(), id)
+	// Whatever happened, no cached copy may outlive the revocation.
+	s.cache.write(func() {
+		for h, t := range s.cache.apiTokens {
+			if t.ID == id {
+				delete(s.cache.apiTokens, h)
+			}
+		}
+	})
 	if err != nil {
 		return err
 	}
@@ -133,11 +141,19 @@ func (s *Store) AuthenticateAPIToken(ctx context.Context, token string) (APIToke
 	if !strings.HasPrefix(token, APITokenPrefix) || len(token) != len(APITokenPrefix)+apiTokenLen {
 		return APIToken{}, ErrNotFound
 	}
-	t, err := scanAPIToken(s.rdb.QueryRowContext(ctx,
-		`SELECT `+apiTokenCols+` FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by WHERE t.token_hash = ?`,
-		secretHash(token)))
-	if err != nil {
-		return APIToken{}, err
+	hashB := secretHash(token)
+	hash := string(hashB)
+	t, ok := s.cache.apiToken(hash)
+	if !ok {
+		gen := s.cache.generation()
+		var err error
+		t, err = scanAPIToken(s.rdb.QueryRowContext(ctx,
+			`SELECT `+apiTokenCols+` FROM api_tokens t LEFT JOIN users u ON u.id = t.created_by WHERE t.token_hash = ?`,
+			hashB))
+		if err != nil {
+			return APIToken{}, err
+		}
+		s.cache.fill(gen, func() { put(s.cache.apiTokens, hash, t) })
 	}
 	if t.Revoked() {
 		return APIToken{}, ErrRevoked
@@ -153,6 +169,13 @@ func (s *Store) AuthenticateAPIToken(ctx context.Context, token string) (APIToke
 			return APIToken{}, err
 		}
 		t.LastUsedAt = fromMs(now.UnixMilli())
+		// Only a copy still cached is updated: a revocation since removed it.
+		s.cache.write(func() {
+			if c, ok := s.cache.apiTokens[hash]; ok {
+				c.LastUsedAt = t.LastUsedAt
+				s.cache.apiTokens[hash] = c
+			}
+		})
 	}
 	return t, nil
 }

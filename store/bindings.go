@@ -69,7 +69,7 @@ func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duratio
 	if err != nil {
 		return "", BindToken{}, err
 	}
-	s.cache.putToken(t)
+	s.cache.write(func() { s.cache.setToken(t) })
 	return token, t, nil
 }
 
@@ -142,8 +142,10 @@ func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (B
 	if err != nil {
 		return Binding{}, err
 	}
-	s.cache.putToken(used)
-	s.cache.putBinding(b.UserID, &b)
+	s.cache.write(func() {
+		s.cache.setToken(used)
+		s.cache.setBinding(b.UserID, &b)
+	})
 	return b, nil
 }
 
@@ -167,7 +169,7 @@ func (s *Store) Binding(ctx context.Context, userID int64) (Binding, error) {
 // Unbind removes the user's binding; ErrNotFound when there was none.
 func (s *Store) Unbind(ctx context.Context, userID int64) error {
 	res, err := s.wdb.ExecContext(ctx, `DELETE FROM bindings WHERE user_id = ?`, userID)
-	s.cache.forgetBinding(userID)
+	s.cache.write(func() { s.cache.dropBinding(userID) })
 	if err != nil {
 		return err
 	}
@@ -184,6 +186,7 @@ func (s *Store) BindStatus(ctx context.Context, userID, tokenID int64) (BindToke
 	if t, b, ok := s.cache.bindStatus(userID, tokenID); ok {
 		return t, b, nil
 	}
+	gen := s.cache.generation()
 	var t BindToken
 	var created, expires int64
 	var used, bound sql.NullInt64
@@ -203,12 +206,13 @@ func (s *Store) BindStatus(ctx context.Context, userID, tokenID int64) (BindToke
 	if used.Valid {
 		t.UsedAt = fromMs(used.Int64)
 	}
-	s.cache.putToken(t)
-	if !openid.Valid {
-		s.cache.putBinding(userID, nil)
-		return t, nil, nil
+	var b *Binding
+	if openid.Valid {
+		b = &Binding{UserID: userID, OpenID: openid.String, Nickname: nick.String, BoundAt: fromMs(bound.Int64)}
 	}
-	b := &Binding{UserID: userID, OpenID: openid.String, Nickname: nick.String, BoundAt: fromMs(bound.Int64)}
-	s.cache.putBinding(userID, b)
+	s.cache.fill(gen, func() {
+		s.cache.setToken(t)
+		s.cache.setBinding(userID, b)
+	})
 	return t, b, nil
 }

@@ -2,16 +2,27 @@ package store
 
 import "sync"
 
-// cache keeps what every authenticated request and every binding-page poll
-// reads — users by id, binding tokens, bindings — in memory, written through
-// by this Store's own methods. wxpush is one process per database (SQLite,
-// one outbox), so the store sees every write; a miss falls back to SQL,
-// which covers rows written by other commands (wxpush user add).
+// cache keeps in memory what every authenticated request, API call and
+// binding-page poll reads — users, binding tokens, bindings, recipients,
+// templates, API tokens — written through by this Store's own methods.
+// wxpush is one process per database (SQLite, one outbox), so the store
+// sees every write; a miss falls back to SQL, which covers rows written by
+// other commands (wxpush user add).
+//
+// A fill (caching what SQL returned) races with write-throughs: a read that
+// began before a write can finish after it. gen counts write-throughs, and
+// a fill is kept only when none happened since its read began.
 type cache struct {
-	mu       sync.RWMutex
-	users    map[int64]User
-	tokens   map[int64]BindToken
-	bindings map[int64]*Binding // nil value: known to be unbound
+	mu  sync.RWMutex
+	gen uint64
+
+	users      map[int64]User
+	names      map[string]int64
+	tokens     map[int64]BindToken
+	bindings   map[int64]*Binding  // nil value: known to be unbound
+	recipients map[int64]Recipient // OpenID "": known to be unbound
+	templates  map[string]Template
+	apiTokens  map[string]APIToken // by secretHash of the token
 }
 
 // cacheLimit bounds each map; past it the map starts over (a cold cache is
@@ -19,7 +30,42 @@ type cache struct {
 const cacheLimit = 100_000
 
 func newCache() *cache {
-	return &cache{users: map[int64]User{}, tokens: map[int64]BindToken{}, bindings: map[int64]*Binding{}}
+	return &cache{users: map[int64]User{}, names: map[string]int64{}, tokens: map[int64]BindToken{},
+		bindings: map[int64]*Binding{}, recipients: map[int64]Recipient{}, templates: map[string]Template{},
+		apiTokens: map[string]APIToken{}}
+}
+
+// put stores v in m, starting m over when full.
+func put[K comparable, V any](m map[K]V, k K, v V) {
+	if len(m) >= cacheLimit {
+		clear(m)
+	}
+	m[k] = v
+}
+
+// generation is taken before a SQL read whose result is then filled in.
+func (c *cache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+// write runs a write-through.
+func (c *cache) write(fn func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	fn()
+}
+
+// fill runs fn to cache what a read that began at generation gen returned,
+// unless a write-through came in between.
+func (c *cache) fill(gen uint64, fn func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		fn()
+	}
 }
 
 func (c *cache) user(id int64) (User, bool) {
@@ -29,13 +75,24 @@ func (c *cache) user(id int64) (User, bool) {
 	return u, ok
 }
 
+func (c *cache) userByName(name string) (User, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	id, ok := c.names[name]
+	if !ok {
+		return User{}, false
+	}
+	u, ok := c.users[id]
+	return u, ok
+}
+
+// putUser caches a user read from SQL. Users are never renamed or deleted
+// by the store, so no write can make it stale.
 func (c *cache) putUser(u User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.users) >= cacheLimit {
-		clear(c.users)
-	}
-	c.users[u.ID] = u
+	put(c.users, u.ID, u)
+	put(c.names, u.Name, u.ID)
 }
 
 func (c *cache) bindStatus(userID, tokenID int64) (BindToken, *Binding, bool) {
@@ -56,33 +113,54 @@ func (c *cache) bindStatus(userID, tokenID int64) (BindToken, *Binding, bool) {
 	return t, b, true
 }
 
-func (c *cache) putToken(t BindToken) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.tokens) >= cacheLimit {
-		clear(c.tokens)
-	}
-	c.tokens[t.ID] = t
-}
+// Locked helpers, for write and fill.
 
-// putBinding records a user's binding; b nil means unbound.
-func (c *cache) putBinding(userID int64, b *Binding) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.bindings) >= cacheLimit {
-		clear(c.bindings)
-	}
+func (c *cache) setToken(t BindToken) { put(c.tokens, t.ID, t) }
+
+// setBinding records a user's binding; b nil means unbound.
+func (c *cache) setBinding(userID int64, b *Binding) {
 	if b != nil {
 		cp := *b
 		b = &cp
 	}
-	c.bindings[userID] = b
+	put(c.bindings, userID, b)
+	delete(c.recipients, userID)
 }
 
-// forgetBinding drops what is known of a user's binding (the next read
+// dropBinding forgets what is known of a user's binding (the next read
 // goes to SQL).
-func (c *cache) forgetBinding(userID int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (c *cache) dropBinding(userID int64) {
 	delete(c.bindings, userID)
+	delete(c.recipients, userID)
+}
+
+// recipientsOf returns the cached recipients among ids, or ok false when
+// one of them is not cached.
+func (c *cache) recipientsOf(ids []int64) (rs []Recipient, ok bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, id := range ids {
+		r, ok := c.recipients[id]
+		if !ok {
+			return nil, false
+		}
+		if r.OpenID != "" {
+			rs = append(rs, r)
+		}
+	}
+	return rs, true
+}
+
+func (c *cache) template(id string) (Template, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.templates[id]
+	return t, ok
+}
+
+func (c *cache) apiToken(hash string) (APIToken, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	t, ok := c.apiTokens[hash]
+	return t, ok
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 )
@@ -68,6 +69,17 @@ func (s *Store) People(ctx context.Context) ([]Person, error) {
 // all is true), by name. Unbound or unknown ids are left out; compare
 // lengths to tell.
 func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Recipient, error) {
+	if !all {
+		if len(userIDs) == 0 {
+			return nil, nil
+		}
+		userIDs = slices.Compact(slices.Sorted(slices.Values(userIDs)))
+		if rs, ok := s.cache.recipientsOf(userIDs); ok {
+			slices.SortFunc(rs, func(a, b Recipient) int { return strings.Compare(a.Name, b.Name) })
+			return rs, nil
+		}
+	}
+	gen := s.cache.generation()
 	q := `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id`
 	var args []any
 	if !all {
@@ -93,7 +105,21 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 		}
 		out = append(out, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.cache.fill(gen, func() {
+		if all {
+			return
+		}
+		for _, id := range userIDs {
+			put(s.cache.recipients, id, Recipient{UserID: id}) // unbound or unknown
+		}
+		for _, r := range out {
+			s.cache.recipients[r.UserID] = r
+		}
+	})
+	return out, nil
 }
 
 // SetFollowing records whether an openid follows the account, as WeChat

@@ -22,6 +22,7 @@ type Template struct {
 // get_all_private_template returned it).
 func (s *Store) ReplaceTemplates(ctx context.Context, ts []Template) error {
 	now := s.nowMs()
+	defer s.cache.write(func() { clear(s.cache.templates) })
 	return s.tx(ctx, func(tx *wtx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM templates`); err != nil {
 			return err
@@ -59,8 +60,16 @@ func (s *Store) Templates(ctx context.Context) ([]Template, error) {
 
 // Template returns one synced template, or ErrNotFound.
 func (s *Store) Template(ctx context.Context, id string) (Template, error) {
-	return scanTemplate(s.rdb.QueryRowContext(ctx,
+	if t, ok := s.cache.template(id); ok {
+		return t, nil
+	}
+	gen := s.cache.generation()
+	t, err := scanTemplate(s.rdb.QueryRowContext(ctx,
 		`SELECT template_id, title, content, example, primary_industry, deputy_industry, synced_at FROM templates WHERE template_id = ?`, id))
+	if err == nil {
+		s.cache.fill(gen, func() { put(s.cache.templates, id, t) })
+	}
+	return t, err
 }
 
 func scanTemplate(row interface{ Scan(...any) error }) (Template, error) {

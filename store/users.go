@@ -103,9 +103,16 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 
 // UserByName returns the user with that name (case-insensitive), or ErrNotFound.
 func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
+	if u, ok := s.cache.userByName(name); ok {
+		return u, nil
+	}
 	var hash string
-	return s.scanUser(s.rdb.QueryRowContext(ctx,
+	u, err := s.scanUser(s.rdb.QueryRowContext(ctx,
 		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE name = ?`, name), &hash)
+	if err == nil {
+		s.cache.putUser(u)
+	}
+	return u, err
 }
 
 // CountUsers returns how many accounts exist.
