@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,9 +82,16 @@ func TestSendKey_PushToSelfAndRotate(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	got := app.SB.Inbox(openid)[0]
-	if !strings.Contains(got.Content+got.Title+joinFields(got), "部署完成") {
-		t.Errorf("first card %+v lacks the title", got)
+	// Workers deliver concurrently: the cards may arrive in any order.
+	var cards []string
+	for _, m := range app.SB.Inbox(openid) {
+		cards = append(cards, m.Content+m.Title+joinFields(m))
+	}
+	for _, want := range []string{"部署完成 v1.2.3", "备份完成 12 GB", "告警 CPU 95%"} {
+		title, content, _ := strings.Cut(want, " ")
+		if !slices.ContainsFunc(cards, func(c string) bool { return strings.Contains(c, title) && strings.Contains(c, content) }) {
+			t.Errorf("no card with %q and %q among %q", title, content, cards)
+		}
 	}
 
 	// Rotation invalidates the old key.
