@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -134,6 +135,8 @@ func TestRun_BadConfigValues(t *testing.T) {
 		{"bad scope", map[string]string{"WX_OAUTH_SCOPE": "snsapi_login"}, "WX_OAUTH_SCOPE"},
 		{"bad aes key", map[string]string{"WX_ENCODING_AES_KEY": "short"}, "43 characters"},
 		{"bad log level", map[string]string{"WXPUSH_LOG_LEVEL": "loud"}, "WXPUSH_LOG_LEVEL"},
+		{"bad workers", map[string]string{"WXPUSH_WORKERS": "1001"}, "WXPUSH_WORKERS"},
+		{"negative workers", map[string]string{"WXPUSH_WORKERS": "-3"}, "WXPUSH_WORKERS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,5 +191,40 @@ func TestParseDotEnv(t *testing.T) {
 	}
 	if _, err := parseDotEnv(strings.NewReader("NOVALUE\n"), ".env"); err == nil || !strings.Contains(err.Error(), ".env:1") {
 		t.Errorf("bad line: err = %v", err)
+	}
+}
+
+func TestConfig_WorkersDefaultFollowsTheEndpoint(t *testing.T) {
+	real := map[string]string{"WX_APP_ID": "wx1234567890abcdef", "WX_APP_SECRET": "s", "WX_TOKEN": "t",
+		"WXPUSH_BASE_URL": "https://push.example.com"}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want int
+	}{
+		{"sandbox", map[string]string{}, nil, 2},
+		{"sandbox flag", real, []string{"-sandbox"}, 2},
+		{"real WeChat", real, nil, 16},
+		{"set", map[string]string{"WXPUSH_WORKERS": "5"}, nil, 5},
+		{"flag", real, []string{"-workers", "40"}, 40},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			c, err := serveFlags(fs, func(k string) string { return tt.env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.check(); err != nil {
+				t.Fatal(err)
+			}
+			if c.Workers != tt.want {
+				t.Errorf("workers = %d, want %d", c.Workers, tt.want)
+			}
+		})
 	}
 }
