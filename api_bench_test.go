@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,23 +95,79 @@ func BenchmarkAPIPush(b *testing.B) {
 		b.Fatal("no title+content template synced")
 	}
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
-	body := func(i int) []byte {
-		b, _ := json.Marshal(map[string]any{
-			"to":       map[string]any{"users": []string{names[i%users]}},
-			"template": map[string]any{"id": tid, "data": map[string]string{"title": "压测", "content": fmt.Sprint(i)}},
-		})
-		return b
+	gen := inProcessLoad(base, token, tid, names)
+	if os.Getenv("WXBENCH_LOAD") == "wrk" {
+		gen = wrkLoad(b, base, token, tid, names)
 	}
 	b.ResetTimer()
 	var lines []string
 	for _, clients := range []int{1, 16, 64} {
+		firstMsg := lastMessageID(b, st) + 1
+		start := time.Now()
+		r, err := gen(clients, *apiBenchDur)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Deliveries: until every message of this phase is final.
+		var delivered time.Duration
+		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			pending, failed := pendingSince(b, st, firstMsg)
+			if failed > 0 {
+				b.Fatalf("%d deliveries failed", failed)
+			}
+			if pending == 0 {
+				delivered = time.Since(start)
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%d deliveries still pending", pending)
+			}
+		}
+		rps := float64(r.n) / r.dur.Seconds()
+		dps := float64(r.n) / delivered.Seconds()
+		lines = append(lines, fmt.Sprintf("%3d clients: %6d accepted in %v = %7.0f/s, accept p50 %6.2f ms p99 %6.2f ms max %6.2f ms; all delivered after %v = %7.0f deliveries/s",
+			clients, r.n, r.dur.Round(time.Millisecond), rps, r.p50, r.p99, r.max, delivered.Round(time.Millisecond), dps))
+		if clients == 64 {
+			b.ReportMetric(rps, "accepted/s@64")
+			b.ReportMetric(r.p99, "p99_ms@64")
+			b.ReportMetric(dps, "deliveries/s@64")
+		}
+	}
+	b.StopTimer()
+	for _, l := range lines {
+		b.Log(l)
+	}
+}
+
+// loadResult is one phase of load: requests answered 202, over how long,
+// and their latency percentiles in milliseconds.
+type loadResult struct {
+	n             int
+	dur           time.Duration
+	p50, p99, max float64
+}
+
+// loadGen runs clients closed-loop clients for d; any answer but 202 is an
+// error.
+type loadGen func(clients int, d time.Duration) (loadResult, error)
+
+// inProcessLoad is the default load generator: Go HTTP clients in the
+// benchmark's own process (so they share its two cores and its runtime).
+func inProcessLoad(base, token, tid string, names []string) loadGen {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, MaxConnsPerHost: 128}}
+	body := func(i int) []byte {
+		b, _ := json.Marshal(map[string]any{
+			"to":       map[string]any{"users": []string{names[i%len(names)]}},
+			"template": map[string]any{"id": tid, "data": map[string]string{"title": "压测", "content": fmt.Sprint(i)}},
+		})
+		return b
+	}
+	return func(clients int, d time.Duration) (loadResult, error) {
 		lat := make([][]time.Duration, clients)
 		errs := make([]error, clients)
 		var wg sync.WaitGroup
 		start := time.Now()
-		stop := start.Add(*apiBenchDur)
-		firstMsg := lastMessageID(b, st) + 1
+		stop := start.Add(d)
 		for c := range clients {
 			wg.Add(1)
 			go func() {
@@ -134,43 +194,76 @@ func BenchmarkAPIPush(b *testing.B) {
 			}()
 		}
 		wg.Wait()
-		accepted := time.Since(start)
-		for _, err := range errs {
-			if err != nil {
-				b.Fatal(err)
-			}
+		r := loadResult{dur: time.Since(start)}
+		if err := errors.Join(errs...); err != nil {
+			return r, err
 		}
 		all := slices.Concat(lat...)
 		slices.Sort(all)
 		pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
-		// Deliveries: until every message of this phase is final.
-		var delivered time.Duration
-		for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			pending, failed := pendingSince(b, st, firstMsg)
-			if failed > 0 {
-				b.Fatalf("%d deliveries failed", failed)
-			}
-			if pending == 0 {
-				delivered = time.Since(start)
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("%d deliveries still pending", pending)
-			}
-		}
-		rps := float64(len(all)) / accepted.Seconds()
-		dps := float64(len(all)) / delivered.Seconds()
-		lines = append(lines, fmt.Sprintf("%3d clients: %6d accepted in %v = %7.0f/s, accept p50 %6.2f ms p99 %6.2f ms max %6.2f ms; all delivered after %v = %7.0f deliveries/s",
-			clients, len(all), accepted.Round(time.Millisecond), rps, pct(0.5), pct(0.99), pct(1), delivered.Round(time.Millisecond), dps))
-		if clients == 64 {
-			b.ReportMetric(rps, "accepted/s@64")
-			b.ReportMetric(pct(0.99), "p99_ms@64")
-			b.ReportMetric(dps, "deliveries/s@64")
-		}
+		r.n, r.p50, r.p99, r.max = len(all), pct(0.5), pct(0.99), pct(1)
+		return r, nil
 	}
-	b.StopTimer()
-	for _, l := range lines {
-		b.Log(l)
+}
+
+// wrkLoad generates the same requests with wrk (Debian package wrk), a
+// separate process written in C: WXBENCH_LOAD=wrk. It checks that the
+// in-process clients, which share the server's runtime, do not flatter or
+// hurt the figures.
+func wrkLoad(b *testing.B, base, token, tid string, names []string) loadGen {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		b.Fatal("WXBENCH_LOAD=wrk needs wrk on PATH (apt-get install wrk)")
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	script := filepath.Join(b.TempDir(), "push.lua")
+	lua := `local users = {` + strings.Join(quoted, ", ") + `}
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+-- Per thread (each has its own Lua state).
+local i = 0
+not202 = 0
+request = function()
+  i = i + 1
+  local body = string.format('{"to":{"users":["%s"]},"template":{"id":"` + tid + `","data":{"title":"压测","content":"%d"}}}', users[i % #users + 1], i)
+  return wrk.format("POST", "/api/v1/messages", {["Authorization"] = "Bearer ` + token + `", ["Content-Type"] = "application/json"}, body)
+end
+response = function(status, headers, body)
+  if status ~= 202 then not202 = not202 + 1 end
+end
+done = function(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("not202") end
+  local e = summary.errors
+  io.write(string.format("wxbench %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), latency.max, bad, e.connect + e.read + e.write + e.timeout))
+end
+`
+	if err := os.WriteFile(script, []byte(lua), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return func(clients int, d time.Duration) (loadResult, error) {
+		threads := min(clients, 2)
+		out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(clients),
+			"-d", strconv.Itoa(int(d.Seconds()))+"s", "-s", script, base).CombinedOutput()
+		if err != nil {
+			return loadResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
+		}
+		_, line, ok := strings.Cut(string(out), "wxbench ")
+		var n, durUs, p50, p99, maxUs, status, sock int
+		if !ok {
+			return loadResult{}, fmt.Errorf("wrk printed no summary:\n%s", out)
+		}
+		if _, err := fmt.Sscan(line, &n, &durUs, &p50, &p99, &maxUs, &status, &sock); err != nil {
+			return loadResult{}, fmt.Errorf("wrk summary %q: %v", line, err)
+		}
+		if status > 0 || sock > 0 {
+			return loadResult{}, fmt.Errorf("wrk: %d answers were not 202, %d socket errors", status, sock)
+		}
+		ms := func(us int) float64 { return float64(us) / 1000 }
+		return loadResult{n: n, dur: time.Duration(durUs) * time.Microsecond, p50: ms(p50), p99: ms(p99), max: ms(maxUs)}, nil
 	}
 }
 
