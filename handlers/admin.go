@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/store"
@@ -62,6 +63,14 @@ func (s *Server) personRow(p store.Person) views.PersonRow {
 	return r
 }
 
+// peoplePage is how many users the dashboard's table shows at once.
+const peoplePage = 50
+
+// containsFold reports whether sub is in s, ignoring case.
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	people, err := s.Store.People(ctx)
@@ -69,18 +78,53 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := views.Dashboard{Token: s.tokenView(), Users: len(people)}
+	q := r.URL.Query()
+	d.Query = strings.TrimSpace(q.Get("q"))
+	if utf8.RuneCountInString(d.Query) > 64 {
+		d.Query = string([]rune(d.Query)[:64])
+	}
+	var matched []store.Person
 	for _, p := range people {
-		row := s.personRow(p)
-		d.People = append(d.People, row)
 		if p.Bound {
 			d.Bound++
 		}
 		if p.Following != nil && *p.Following {
 			d.Following++
 		}
-		if row.InWindow {
+		if inWindow(s.Now(), p.LastInteraction, p.LastEvent) {
 			d.InWindow++
 		}
+		if d.Query == "" || containsFold(p.Name, d.Query) || containsFold(p.Nickname, d.Query) {
+			matched = append(matched, p)
+		}
+	}
+	// One page of the table: a site with thousands of users would
+	// otherwise get them all in one page.
+	d.Matched = len(matched)
+	d.Pages = max(1, (len(matched)+peoplePage-1)/peoplePage)
+	d.PageNo, _ = strconv.Atoi(q.Get("page"))
+	d.PageNo = min(max(d.PageNo, 1), d.Pages) // not a number, 0 or past the end: the nearest page
+	for _, p := range matched[(d.PageNo-1)*peoplePage : min(d.PageNo*peoplePage, len(matched))] {
+		d.People = append(d.People, s.personRow(p))
+	}
+	pageURL := func(n int) string {
+		v := url.Values{}
+		if d.Query != "" {
+			v.Set("q", d.Query)
+		}
+		if n > 1 {
+			v.Set("page", strconv.Itoa(n))
+		}
+		if len(v) == 0 {
+			return "/admin#users"
+		}
+		return "/admin?" + v.Encode() + "#users"
+	}
+	if d.PageNo > 1 {
+		d.PrevURL = pageURL(d.PageNo - 1)
+	}
+	if d.PageNo < d.Pages {
+		d.NextURL = pageURL(d.PageNo + 1)
 	}
 	if s.Outbox != nil {
 		for _, pz := range s.Outbox.Paused() {

@@ -244,3 +244,93 @@ func waitPageDone(t *testing.T, b *browser, loc string) string {
 		time.Sleep(30 * time.Millisecond)
 	}
 }
+
+func TestAdmin_DashboardUsersAreSearchableAndPaged(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.browser(t)
+	admin.signup("root")
+	ctx := context.Background()
+	for i := range 120 {
+		if _, err := app.Store.CreateUser(ctx, fmt.Sprintf("user%03d", i), "pw-user-12345", false, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows := func(body string) []string {
+		t.Helper()
+		_, table, ok := strings.Cut(body, `id="people"`)
+		if !ok {
+			return nil // no rows, no table
+		}
+		table, _, _ = strings.Cut(table, "</table>")
+		var names []string
+		for _, tr := range strings.Split(table, "<tr>")[2:] { // [0] before thead, [1] the header row
+			td, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(tr), "<td>"), "<")
+			names = append(names, strings.TrimSpace(td))
+		}
+		return names
+	}
+	tests := []struct {
+		name          string
+		path          string
+		first, last   string
+		count         int
+		pager         string // "" when there is one page
+		prev, next    string // expected link targets, "" for none
+		matched, none string // texts that must appear
+	}{
+		{"first page", "/admin", "root", "user048", 50, "第 1 / 3 页", "", "/admin?page=2#users", "共 121 个账号", ""},
+		{"last page", "/admin?page=3", "user099", "user119", 21, "第 3 / 3 页", "/admin?page=2#users", "", "", ""},
+		{"past the end", "/admin?page=99", "user099", "user119", 21, "第 3 / 3 页", "", "", "", ""},
+		{"not a number", "/admin?page=abc", "root", "user048", 50, "第 1 / 3 页", "", "", "", ""},
+		{"search", "/admin?q=USER11", "user110", "user119", 10, "", "", "", "匹配 10 个", ""},
+		{"search by a name with spaces around", "/admin?q=+root+", "root", "root", 1, "", "", "", "匹配 1 个", ""},
+		{"no match", "/admin?q=%E5%BC%A0%E4%B8%89", "", "", 0, "", "", "", "匹配 0 个", "没有用户名或昵称包含「张三」的用户"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := admin.get(tt.path)
+			if r.Status != http.StatusOK {
+				t.Fatalf("%s: %d", tt.path, r.Status)
+			}
+			got := rows(r.Body)
+			if len(got) != tt.count || (tt.count > 0 && (got[0] != tt.first || got[len(got)-1] != tt.last)) {
+				t.Fatalf("rows %d (%v…%v); want %d, %s to %s", len(got), first(got), last(got), tt.count, tt.first, tt.last)
+			}
+			if tt.pager == "" && strings.Contains(r.Body, `id="people-pager"`) {
+				t.Error("pager shown for a single page")
+			}
+			if tt.pager != "" && !strings.Contains(r.Body, tt.pager) {
+				t.Errorf("no %q", tt.pager)
+			}
+			for _, link := range []string{tt.prev, tt.next} {
+				if link != "" && !strings.Contains(r.Body, `href="`+strings.ReplaceAll(link, "&", "&amp;")+`"`) {
+					t.Errorf("no link to %s", link)
+				}
+			}
+			for _, text := range []string{tt.matched, tt.none} {
+				if text != "" && !strings.Contains(r.Body, text) {
+					t.Errorf("page lacks %q", text)
+				}
+			}
+		})
+	}
+	// The search survives paging.
+	r := admin.get("/admin?q=user")
+	if !strings.Contains(r.Body, `href="/admin?page=2&amp;q=user#users"`) {
+		t.Errorf("next page link loses the search:\n%s", r.Body[strings.Index(r.Body, `id="people-pager"`):][:400])
+	}
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
+}
+
+func last(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}
