@@ -429,12 +429,28 @@ func TestAPI_BrowserCrossSitePostIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden {
-		t.Fatalf("a cross-site browser POST: %d, want 403", res.StatusCode)
+	if res.StatusCode != http.StatusForbidden || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") ||
+		!strings.Contains(string(body), `"code":"cross_origin"`) {
+		t.Fatalf("a cross-site browser POST: %d %s %s, want a JSON 403", res.StatusCode, res.Header.Get("Content-Type"), body)
 	}
 	if ms, _ := app.Store.Messages(context.Background(), 10, 0); len(ms) != 0 {
 		t.Error("a cross-site POST queued a message")
+	}
+	// The same for a personal push URL.
+	key := app.bindUser(t, "alice").sendKey()
+	req, _ = http.NewRequest("POST", key, strings.NewReader(`title=hi`))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(body), `"code":"cross_origin"`) {
+		t.Fatalf("a cross-site POST to a push URL: %d %s, want a JSON 403", res.StatusCode, body)
 	}
 }
 

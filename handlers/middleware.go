@@ -65,10 +65,17 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // crossOriginProtection rejects cross-origin state-changing requests
-// (browsers' Sec-Fetch-Site / Origin) with a 403 page.
+// (browsers' Sec-Fetch-Site / Origin) with a 403 page, or a JSON 403 on
+// the API and the personal push URLs.
 func (s *Server) crossOriginProtection(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/send/") {
+			// Programs get the JSON error their endpoints promise.
+			s.writeAPIError(w, r, &apiError{Status: http.StatusForbidden, Code: "cross_origin",
+				Message: "cross-origin browser requests are refused; call this endpoint from a program or script"})
+			return
+		}
 		s.renderError(w, r, errorf(http.StatusForbidden, "请求被拒绝",
 			"这个请求来自其他网站，为了保护你的账号已被拒绝。请回到 wxpush 页面重新操作。"))
 	}))
