@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/wxpush/wxpush/store"
 )
 
 // chromiumPath finds the browser for end-to-end tests. Under CI=true a
@@ -389,5 +394,68 @@ func TestE2E_ExpiredQROffersAFreshOne(t *testing.T) {
 	}
 	if secondQR == "" || secondQR == firstQR {
 		t.Error("refresh did not bring a new QR code")
+	}
+}
+
+// TestE2E_ComposeFiltersRecipients: with many bound users the compose form
+// filters its recipient list as the admin types, keeping what is ticked.
+func TestE2E_ComposeFiltersRecipients(t *testing.T) {
+	ctx := newBrowser(t)
+	db := filepath.Join(t.TempDir(), "wxpush.db")
+	base := startApp(t, map[string]string{"WXPUSH_DB": db})
+	signUpInBrowser(t, ctx, base, "root")
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SetBcryptCost(bcrypt.MinCost)
+	for i, nick := range []string{"张三", "张伟", "李四", "王五", "赵六", "钱七", "孙八", "周九", "吴十", "郑十一"} {
+		u, err := st.CreateUser(context.Background(), fmt.Sprintf("user%02d", i), "pw-user-12345", false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := st.NewBindToken(context.Background(), u.ID, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.CompleteBinding(context.Background(), tok, store.Binding{OpenID: fmt.Sprintf("oUser%02d", i), Nickname: nick}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+
+	visible := `[...document.querySelectorAll('.recipients label.check')].filter(l => l.offsetParent !== null).map(l => l.textContent.trim().split(/\s+/)[0]).join(',')`
+	var all, zhang, none, again, ticked string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/admin/compose"),
+		chromedp.WaitVisible(`#recipient-filter`, chromedp.ByQuery),
+		chromedp.Evaluate(visible, &all),
+		chromedp.Click(`input[name=user][value]`, chromedp.ByQuery), // tick the first (user00, 张三)
+		chromedp.SendKeys(`#recipient-filter`, "张", chromedp.ByQuery),
+		chromedp.Evaluate(visible, &zhang),
+		chromedp.SendKeys(`#recipient-filter`, "不存在", chromedp.ByQuery),
+		chromedp.Evaluate(visible, &none),
+		chromedp.SetValue(`#recipient-filter`, "USER0", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#recipient-filter').dispatchEvent(new Event('input', {bubbles: true}))`, nil),
+		chromedp.Evaluate(visible, &again),
+		chromedp.Evaluate(`[...document.querySelectorAll('input[name=user]:checked')].map(i => i.parentElement.textContent.trim().split(/\s+/)[0]).join(',')`, &ticked),
+	)
+	if err != nil {
+		t.Fatalf("compose: %v", err)
+	}
+	if strings.Count(all, ",") != 9 {
+		t.Errorf("before filtering: %q, want all 10", all)
+	}
+	if zhang != "user00,user01" {
+		t.Errorf("filter 张: %q, want user00,user01", zhang)
+	}
+	if none != "" {
+		t.Errorf("filter 张不存在: %q, want none", none)
+	}
+	if strings.Count(again, ",") != 9 {
+		t.Errorf("filter USER0 (any case): %q, want all 10", again)
+	}
+	if ticked != "user00" {
+		t.Errorf("ticked %q, want user00 kept through filtering", ticked)
 	}
 }
