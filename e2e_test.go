@@ -398,7 +398,8 @@ func TestE2E_ExpiredQROffersAFreshOne(t *testing.T) {
 }
 
 // TestE2E_ComposeFiltersRecipients: with many bound users the compose form
-// filters its recipient list as the admin types, keeping what is ticked.
+// filters its recipient list as the admin types, keeping what is ticked;
+// ticking a user switches the form from everyone to the ticked users.
 func TestE2E_ComposeFiltersRecipients(t *testing.T) {
 	ctx := newBrowser(t)
 	db := filepath.Join(t.TempDir(), "wxpush.db")
@@ -426,11 +427,14 @@ func TestE2E_ComposeFiltersRecipients(t *testing.T) {
 
 	visible := `[...document.querySelectorAll('.recipients label.check')].filter(l => l.offsetParent !== null).map(l => l.textContent.trim().split(/\s+/)[0]).join(',')`
 	var all, zhang, none, again, ticked string
+	var allBefore, usersAfter bool
 	err = chromedp.Run(ctx,
 		chromedp.Navigate(base+"/admin/compose"),
 		chromedp.WaitVisible(`#recipient-filter`, chromedp.ByQuery),
 		chromedp.Evaluate(visible, &all),
+		chromedp.Evaluate(`document.querySelector('input[name=to][value=all]').checked`, &allBefore),
 		chromedp.Click(`input[name=user][value]`, chromedp.ByQuery), // tick the first (user00, 张三)
+		chromedp.Evaluate(`document.querySelector('#to-users').checked`, &usersAfter),
 		chromedp.SendKeys(`#recipient-filter`, "张", chromedp.ByQuery),
 		chromedp.Evaluate(visible, &zhang),
 		chromedp.SendKeys(`#recipient-filter`, "不存在", chromedp.ByQuery),
@@ -442,6 +446,9 @@ func TestE2E_ComposeFiltersRecipients(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("compose: %v", err)
+	}
+	if !allBefore || !usersAfter {
+		t.Errorf("to all before ticking: %v, to the ticked users after: %v; want both (ticking must not leave a broadcast selected)", allBefore, usersAfter)
 	}
 	if strings.Count(all, ",") != 9 {
 		t.Errorf("before filtering: %q, want all 10", all)
