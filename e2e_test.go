@@ -379,8 +379,14 @@ func TestE2E_ExpiredQROffersAFreshOne(t *testing.T) {
 	var firstQR, secondQR, marker string
 	err := chromedp.Run(ctx,
 		chromedp.AttributeValue(`#bind-qr`, "src", &firstQR, nil, chromedp.ByQuery),
-		chromedp.Evaluate(`window.__sameDocument = 'yes'`, nil),
+		chromedp.Evaluate(`window.__sameDocument = 'yes';
+			document.body.addEventListener('htmx:afterSettle', () => {
+				if (document.querySelector('#bind-expired')) window.__expiredSettled = true;
+			});`, nil),
 		chromedp.WaitVisible(`#bind-expired`, chromedp.ByQuery),
+		// Click only once htmx has settled the swap: clicking the instant the
+		// button appears can beat htmx to it, and the click does nothing.
+		chromedp.Poll(`window.__expiredSettled === true`, nil),
 		chromedp.Evaluate(`window.__sameDocument || 'reloaded'`, &marker),
 		chromedp.Click(`#refresh-qr`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#bind-qr`, chromedp.ByQuery),
