@@ -1,6 +1,9 @@
 package store
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // cache keeps in memory what every authenticated request, API call and
 // binding-page poll reads — users, binding tokens, bindings, recipients,
@@ -17,7 +20,7 @@ type cache struct {
 	gen uint64
 
 	users      map[int64]User
-	names      map[string]int64
+	names      map[string]int64 // by nocase(name)
 	tokens     map[int64]BindToken
 	bindings   map[int64]*Binding  // nil value: known to be unbound
 	recipients map[int64]Recipient // OpenID "": known to be unbound
@@ -78,7 +81,7 @@ func (c *cache) user(id int64) (User, bool) {
 func (c *cache) userByName(name string) (User, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	id, ok := c.names[name]
+	id, ok := c.names[nocase(name)]
 	if !ok {
 		return User{}, false
 	}
@@ -92,7 +95,18 @@ func (c *cache) putUser(u User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	put(c.users, u.ID, u)
-	put(c.names, u.Name, u.ID)
+	put(c.names, nocase(u.Name), u.ID)
+}
+
+// nocase folds a name as SQLite's NOCASE collation of users.name does:
+// ASCII letters only (É and é are two names).
+func nocase(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
 }
 
 func (c *cache) bindStatus(userID, tokenID int64) (BindToken, *Binding, bool) {

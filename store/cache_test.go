@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,59 @@ func TestCache_FollowsWrites(t *testing.T) {
 		}
 	})
 
+	t.Run("recipients in the order SQL gives", func(t *testing.T) {
+		// users.name is COLLATE NOCASE: "Zed" sorts after "amy", not before.
+		var ids []int64
+		for _, name := range []string{"Zed", "amy", "Bea"} {
+			u, err := s.CreateUser(ctx, name, "pw-"+name+"-1234", false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, _, err := s.NewBindToken(ctx, u.ID, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.CompleteBinding(ctx, tok, store.Binding{OpenID: "o" + name}); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, u.ID)
+		}
+		for _, from := range []string{"SQL", "memory"} {
+			rs, err := s.Recipients(ctx, false, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range rs {
+				got = append(got, r.Name)
+			}
+			if strings.Join(got, ",") != "amy,Bea,Zed" {
+				t.Errorf("from %s: %v; want amy, Bea, Zed", from, got)
+			}
+		}
+	})
+
+	t.Run("users by name, as NOCASE compares", func(t *testing.T) {
+		e1, err := s.CreateUser(ctx, "Émile", "pw-emile-1234", false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e2, err := s.CreateUser(ctx, "émile", "pw-emile-1234", false, false)
+		if err != nil {
+			t.Fatalf("NOCASE folds ASCII only, so émile is another name: %v", err)
+		}
+		for range 2 { // from SQL, then from memory
+			for _, c := range []struct {
+				name string
+				id   int64
+			}{{"Émile", e1.ID}, {"émile", e2.ID}, {"ÉMILE", e1.ID}} {
+				if got, err := s.UserByName(ctx, c.name); err != nil || got.ID != c.id {
+					t.Errorf("UserByName(%q) = %d, %v; want %d", c.name, got.ID, err, c.id)
+				}
+			}
+		}
+	})
+
 	t.Run("users by name", func(t *testing.T) {
 		if _, err := s.UserByName(ctx, "dave"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("unknown user: %v", err)
@@ -94,6 +148,9 @@ func TestCache_FollowsWrites(t *testing.T) {
 			if got, err := s.UserByName(ctx, "dave"); err != nil || got.ID != dave.ID {
 				t.Fatalf("UserByName = %+v, %v", got, err)
 			}
+		}
+		if got, err := s.UserByName(ctx, "DAVE"); err != nil || got.ID != dave.ID {
+			t.Fatalf("UserByName(DAVE) = %+v, %v; names compare without ASCII case", got, err)
 		}
 	})
 }

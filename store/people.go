@@ -75,7 +75,8 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 		}
 		userIDs = slices.Compact(slices.Sorted(slices.Values(userIDs)))
 		if rs, ok := s.cache.recipientsOf(userIDs); ok {
-			slices.SortFunc(rs, func(a, b Recipient) int { return strings.Compare(a.Name, b.Name) })
+			// As ORDER BY u.name sorts: users.name is COLLATE NOCASE.
+			slices.SortFunc(rs, func(a, b Recipient) int { return strings.Compare(nocase(a.Name), nocase(b.Name)) })
 			return rs, nil
 		}
 	}
@@ -83,9 +84,6 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 	q := `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id`
 	var args []any
 	if !all {
-		if len(userIDs) == 0 {
-			return nil, nil
-		}
 		q += ` WHERE u.id IN (?` + strings.Repeat(", ?", len(userIDs)-1) + `)`
 		for _, id := range userIDs {
 			args = append(args, id)
@@ -108,10 +106,10 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if all {
+		return out, nil
+	}
 	s.cache.fill(gen, func() {
-		if all {
-			return
-		}
 		for _, id := range userIDs {
 			put(s.cache.recipients, id, Recipient{UserID: id}) // unbound or unknown
 		}
