@@ -84,6 +84,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		d.Query = string([]rune(d.Query)[:64])
 	}
 	var matched []store.Person
+	now := s.Now()
 	for _, p := range people {
 		if p.Bound {
 			d.Bound++
@@ -91,7 +92,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		if p.Following != nil && *p.Following {
 			d.Following++
 		}
-		if inWindow(s.Now(), p.LastInteraction, p.LastEvent) {
+		if inWindow(now, p.LastInteraction, p.LastEvent) {
 			d.InWindow++
 		}
 		if d.Query == "" || containsFold(p.Name, d.Query) || containsFold(p.Nickname, d.Query) {

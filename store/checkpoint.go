@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"fmt"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -43,7 +44,7 @@ func (c connector) Connect(context.Context) (driver.Conn, error) {
 func (c connector) Driver() driver.Driver { return &sqlite3.SQLiteDriver{ConnectHook: c.hook} }
 
 func writerHook(c *sqlite3.SQLiteConn) error {
-	_, err := c.Exec("PRAGMA wal_autocheckpoint = 10000", nil)
+	_, err := c.Exec(fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", walBackstop), nil)
 	return err
 }
 

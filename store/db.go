@@ -79,7 +79,7 @@ func (p *pool) want(query string) {
 
 // prepareWanted prepares the queries noted by want; it must be called with
 // no connection of p held.
-func (p *pool) prepareWanted(ctx context.Context) {
+func (p *pool) prepareWanted() {
 	p.mu.Lock()
 	if len(p.wanted) == 0 {
 		p.mu.Unlock()
@@ -92,7 +92,7 @@ func (p *pool) prepareWanted(ctx context.Context) {
 	clear(p.wanted)
 	p.mu.Unlock()
 	for _, q := range qs {
-		p.stmt(ctx, q)
+		p.stmt(context.Background(), q)
 	}
 }
 

@@ -180,7 +180,7 @@ func (s *Store) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
 // tx runs fn in a write transaction (BEGIN IMMEDIATE), committing when fn
 // returns nil.
 func (s *Store) tx(ctx context.Context, fn func(tx *wtx) error) error {
-	defer s.wdb.prepareWanted(context.WithoutCancel(ctx))
+	defer s.wdb.prepareWanted()
 	t, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
