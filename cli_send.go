@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 )
 
@@ -44,7 +44,7 @@ func runSend(ctx context.Context, args []string, env func(string) string, stdout
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	req := outbox.Request{Source: "cli", All: *all, Text: *text, TemplateID: *tmpl, Data: data, URL: *link}
+	req := service.SendRequest{All: *all, Text: *text, TemplateID: *tmpl, Data: data, URL: *link}
 	switch {
 	case *text != "" && *tmpl != "":
 		return errors.New("give either -text or -template, not both")
@@ -68,18 +68,17 @@ func runSend(ctx context.Context, args []string, env func(string) string, stdout
 		return err
 	}
 	defer st.Close()
-	m, err := outbox.Enqueue(ctx, st, req)
-	var ie *outbox.InputError
-	if errors.As(err, &ie) {
-		keys := make([]string, 0, len(ie.Fields))
-		for k := range ie.Fields {
+	m, err := service.New(service.Deps{Store: st}, service.Config{}).Send(ctx, service.CLIActor, req)
+	if e := service.AsError(err); err != nil && e.Fields != nil {
+		keys := make([]string, 0, len(e.Fields))
+		for k := range e.Fields {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		var b strings.Builder
 		b.WriteString("message not sent:")
 		for _, k := range keys {
-			fmt.Fprintf(&b, "\n  %s: %s", k, ie.Fields[k])
+			fmt.Fprintf(&b, "\n  %s: %s", k, e.Fields[k])
 		}
 		return errors.New(b.String())
 	}

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,13 +17,9 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/wxpush/wxpush/handlers"
-	"github.com/wxpush/wxpush/outbox"
-	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
 	"github.com/wxpush/wxpush/wechat/sandbox"
@@ -142,159 +137,12 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err != nil {
 		return err
 	}
-
-	st, err := store.Open(ctx, c.DB)
+	app, err := NewApp(ctx, c, log, stdout)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	// Where this process itself can be reached (the sandbox's API, in
-	// sandbox mode, is called over loopback).
-	self := loopbackAddr(ln.Addr().(*net.TCPAddr))
-	if c.BaseURL == "" {
-		c.BaseURL = "http://" + self
-	}
-	base, _ := url.Parse(strings.TrimRight(c.BaseURL, "/"))
-
-	// One HTTP client for all WeChat calls, with enough idle connections for
-	// every outbox worker (the default keeps only 2 per host).
-	httpClient := &http.Client{
-		Timeout: 15 * time.Second,
-		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConns:        2 * c.Workers,
-			MaxIdleConnsPerHost: 2 * c.Workers,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: 10 * time.Second,
-			ForceAttemptHTTP2:   true,
-		},
-	}
-	srv := handlers.Server{
-		Store:  st,
-		Static: static.New(),
-		Log:    log,
-		Config: handlers.Config{
-			BaseURL:     base,
-			Sandbox:     c.Sandbox,
-			BindTTL:     c.BindTTL,
-			OAuthScope:  c.OAuthScope,
-			FollowQRURL: c.FollowQRURL,
-			WXToken:     c.Token,
-			BindMode:    c.BindMode,
-			AutoReply:   c.AutoReply,
-
-			TrustedProxies:   c.TrustedProxies,
-			APIRatePerSecond: c.APIRate,
-			SendKeyPerMinute: c.SendKeyRate,
-		},
-	}
-	appID, aesKey := c.AppID, c.AESKey
-	if c.Sandbox {
-		sb, client, app, err := newSandbox(ctx, st, c, base, self)
-		if err != nil {
-			return err
-		}
-		srv.Sandbox, srv.WeChat = sb, client
-		if srv.Config.WXToken == "" {
-			srv.Config.WXToken = app.Token
-		}
-		appID, aesKey = app.AppID, app.AESKey
-	} else {
-		srv.WeChat = &wechat.Client{
-			AppID:     c.AppID,
-			AppSecret: c.AppSecret,
-			APIBase:   wechat.DefaultAPIBase,
-			OAuthBase: wechat.DefaultOAuthBase,
-		}
-	}
-	srv.WeChat.HTTP = httpClient
-	if aesKey != "" {
-		if srv.Config.Crypter, err = wechat.NewCrypter(srv.Config.WXToken, aesKey, appID); err != nil {
-			return fmt.Errorf("WX_ENCODING_AES_KEY: %w", err)
-		}
-	}
-	srv.Tokens = wechat.NewTokenManager(srv.WeChat, wechat.TokenOptions{Cache: tokenCache{st}, Log: log})
-	srv.Outbox = outbox.New(st, outbox.WeChatSender{Client: srv.WeChat, Tokens: srv.Tokens},
-		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
-	srv.Sessions, err = handlers.NewCookieStore(ctx, st, base.Scheme == "https")
-	if err != nil {
-		return err
-	}
-
-	hs := &http.Server{
-		Handler:           handlers.New(srv).Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-
-	// Background work starts once the server answers: in sandbox mode the
-	// WeChat API it calls is this very server.
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	var bgDone sync.WaitGroup
-	bgDone.Add(2)
-	go func() { defer bgDone.Done(); srv.Tokens.Run(bg) }()
-	go func() {
-		defer bgDone.Done()
-		if err := srv.Outbox.Run(bg); err != nil {
-			log.Error("outbox stopped", "err", err)
-		}
-	}()
-	bgDone.Add(1)
-	go func() {
-		defer bgDone.Done()
-		st.RunRetention(bg, c.retention(), time.Hour, func(p store.Pruned, err error) {
-			if err != nil {
-				log.Error("retention: pruning failed", "err", err)
-			} else if p != (store.Pruned{}) {
-				log.Info("retention: pruned", "messages", p.Messages, "deliveries", p.Deliveries,
-					"inbound_events", p.Inbound, "audit_entries", p.Audit)
-			}
-		})
-	}()
-	go func() {
-		n, err := handlers.SyncTemplates(bg, st, srv.WeChat, srv.Tokens)
-		if err != nil {
-			log.Warn("template sync at start-up failed; use the dashboard's sync button later", "err", err)
-			return
-		}
-		log.Info("templates synced", "count", n)
-	}()
-
-	mode := "WeChat app " + c.AppID
-	if c.Sandbox {
-		mode = "sandbox mode (built-in WeChat emulator at " + base.String() + "/sandbox/)"
-	}
-	fmt.Fprintf(stdout, "wxpush listening on %s — %s\n", base, mode)
-	log.Info("listening", "addr", ln.Addr().String(), "base_url", base.String(), "sandbox", c.Sandbox, "db", c.DB)
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	// Stop the outbox first (it drains in-flight sends, bounded), then the
-	// HTTP server, which in sandbox mode those sends still need.
-	stopBG()
-	bgDone.Wait()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
+	defer app.Close()
+	return app.Run(ctx)
 }
 
 // loopbackAddr turns a wildcard listen address into one this process can dial.
@@ -367,83 +215,6 @@ func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, 
 		OAuthBase: base.String() + "/sandbox",
 	}
 	return sb, client, app, nil
-}
-
-func runUser(ctx context.Context, args []string, env func(string) string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "add" {
-		return errors.New("usage: wxpush user add NAME [-admin] [-db FILE]  (password from stdin)")
-	}
-	args = args[1:]
-	var name string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		name, args = args[0], args[1:]
-	}
-	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
-	admin := fs.Bool("admin", false, "make the user an admin")
-	db := fs.String("db", defaultString(env("WXPUSH_DB"), "./wxpush.db"), "SQLite database file")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if name == "" && fs.NArg() > 0 {
-		name = fs.Arg(0)
-	}
-	if name == "" {
-		return errors.New("usage: wxpush user add NAME [-admin]  (password from stdin)")
-	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read password: %w", err)
-	}
-	password := strings.TrimRight(line, "\r\n")
-	if msg := handlers.CheckSignup(name, password, password); msg != "" {
-		return errors.New(msg)
-	}
-	st, err := store.Open(ctx, *db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	u, err := st.CreateUser(ctx, name, password, *admin, false)
-	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("user %q already exists", name)
-	}
-	if err != nil {
-		return err
-	}
-	role := "user"
-	if u.IsAdmin {
-		role = "admin"
-	}
-	fmt.Fprintf(stdout, "created %s %q (id %s)\n", role, u.Name, u.PublicID)
-	return nil
-}
-
-func runMigrate(ctx context.Context, args []string, env func(string) string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "status" {
-		return errors.New("usage: wxpush migrate status [-db FILE]")
-	}
-	fs := flag.NewFlagSet("migrate status", flag.ContinueOnError)
-	db := fs.String("db", defaultString(env("WXPUSH_DB"), "./wxpush.db"), "SQLite database file")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	st, err := store.OpenNoMigrate(*db)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ms, err := st.MigrationStatus(ctx)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		state := "pending"
-		if m.Applied {
-			state = "applied " + m.AppliedAt.UTC().Format(time.RFC3339)
-		}
-		fmt.Fprintf(stdout, "%05d  %-28s %s\n", m.Version, m.Name, state)
-	}
-	return nil
 }
 
 func defaultString(v, def string) string {

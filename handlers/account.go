@@ -1,13 +1,17 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
 	"github.com/wxpush/wxpush/wechat"
 )
+
+// The account page: my binding, my personal push URL, and (admins) sign-up.
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 	flash := ""
@@ -31,15 +35,15 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, ne
 	if a.SendKey, err = s.sendKeyView(ctx, u); err != nil {
 		return err
 	}
-	b, err := s.Store.Binding(ctx, u.ID)
+	b, err := s.App.Binding(ctx, u.ID)
 	switch {
 	case err == nil:
 		a.Bound, a.OpenID, a.Nickname, a.BoundAt = true, wechat.MaskOpenID(b.OpenID), b.Nickname, fmtTime(b.BoundAt)
-	case !errors.Is(err, store.ErrNotFound):
+	case service.ErrorCode(err) != service.ENotFound:
 		return err
 	}
 	if u.IsAdmin {
-		if a.SignupOpen, err = s.signupOpen(ctx); err != nil {
+		if a.SignupOpen, err = s.App.SignupOpen(ctx); err != nil {
 			return err
 		}
 	}
@@ -50,11 +54,9 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, ne
 
 func (s *Server) unbind(w http.ResponseWriter, r *http.Request) error {
 	u, _ := userFrom(r.Context())
-	err := s.Store.Unbind(r.Context(), u.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if err := s.App.Unbind(r.Context(), u); err != nil {
 		return err
 	}
-	s.logger(r.Context()).Info("unbind", "user", u.PublicID)
 	http.Redirect(w, r, "/?done=unbound", http.StatusSeeOther)
 	return nil
 }
@@ -64,10 +66,26 @@ func (s *Server) setSignup(w http.ResponseWriter, r *http.Request) error {
 	if v != "0" && v != "1" {
 		return errorf(http.StatusBadRequest, "参数错误", "open 只能是 0 或 1。")
 	}
-	if err := s.Store.SetSetting(r.Context(), settingSignupOpen, []byte(v)); err != nil {
+	u, _ := userFrom(r.Context())
+	if err := s.App.SetSignupOpen(r.Context(), service.UserActor(u), v == "1"); err != nil {
 		return err
 	}
-	s.audit(r, "signup.toggle", map[string]string{"0": "关闭注册", "1": "开放注册"}[v], "")
 	http.Redirect(w, r, "/?done=signup", http.StatusSeeOther)
 	return nil
+}
+
+// sendKeyView describes the user's key for the account page.
+func (s *Server) sendKeyView(ctx context.Context, u store.User) (*views.SendKey, error) {
+	k, err := s.Store.SendKey(ctx, u.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := &views.SendKey{URL: s.Config.BaseURL.JoinPath("/send").String() + "/" + k.Prefix + "…", Created: fmtTime(k.CreatedAt)}
+	if !k.LastUsedAt.IsZero() {
+		v.LastUsed = fmtTime(k.LastUsedAt)
+	}
+	return v, nil
 }

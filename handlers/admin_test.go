@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/wechat"
 )
 
@@ -29,7 +29,7 @@ func (a *testApp) bindUser(t *testing.T, name string) *browser {
 
 func (a *testApp) syncTemplates(t *testing.T) {
 	t.Helper()
-	if _, err := handlers.SyncTemplates(context.Background(), a.Store, a.Client, a.Tokens); err != nil {
+	if _, err := a.Service.SyncTemplates(context.Background(), service.System); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,14 +10,10 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/store"
-	"github.com/wxpush/wxpush/wechat"
 )
 
 // The JSON API for programs, authenticated by admin API tokens
@@ -68,33 +64,29 @@ func (s *Server) newAPI() *apiHandlers {
 
 // handler wraps one route: bearer token, rate limit, JSON errors.
 func (a *apiHandlers) handler(rt apiRoute) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := a.s
+	s := a.s
+	return s.handleJSON(func(w http.ResponseWriter, r *http.Request) error {
 		var tok store.APIToken
 		if !rt.Public {
 			var err error
 			if tok, err = s.apiAuthenticate(r); err != nil {
-				s.writeAPIError(w, r, err)
-				return
+				return err
 			}
 			if ok, wait := a.limit.allow(tok.ID, s.Now()); !ok {
 				secs := max(1, int(math.Ceil(wait.Seconds())))
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
-				s.writeAPIError(w, r, &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited",
-					Message: fmt.Sprintf("too many requests for this token (%g/s, bursts of %g); retry after %d s", a.limit.rate, a.limit.burst, secs)})
-				return
+				return apiErr(http.StatusTooManyRequests, "rate_limited",
+					fmt.Sprintf("too many requests for this token (%g/s, bursts of %g); retry after %d s", a.limit.rate, a.limit.burst, secs))
 			}
 		}
-		if err := rt.Handle(s, w, r, tok); err != nil {
-			s.writeAPIError(w, r, err)
-		}
+		return rt.Handle(s, w, r, tok)
 	})
 }
 
 // fallback answers every other path under /api/: 405 when the path exists
 // with another method, else 404 — in JSON, unlike the site's pages.
 func (a *apiHandlers) fallback() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return a.s.handleJSON(func(w http.ResponseWriter, r *http.Request) error {
 		var allow []string
 		for _, rt := range apiRoutes {
 			if patternMatches(rt.Pattern, r.URL.Path) {
@@ -106,12 +98,9 @@ func (a *apiHandlers) fallback() http.Handler {
 		}
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			a.s.writeAPIError(w, r, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
-				Message: r.Method + " is not allowed here; use " + strings.Join(allow, ", ")})
-			return
+			return apiErr(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use "+strings.Join(allow, ", "))
 		}
-		a.s.writeAPIError(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found",
-			Message: "no such endpoint; see /api/v1/openapi.json"})
+		return apiErr(http.StatusNotFound, "not_found", "no such endpoint; see /api/v1/openapi.json")
 	})
 }
 
@@ -134,55 +123,12 @@ func patternMatches(pattern, path string) bool {
 	return true
 }
 
-// apiError is an API failure as the client sees it:
-// {"error": {"code": …, "message": …, "fields": {…}}}.
-type apiError struct {
-	Status  int
-	Code    string
-	Message string
-	Fields  map[string]string // JSON path of the field → what is wrong with it
-	Err     error             // the cause, logged but never shown
+func badRequest(msg string, fields map[string]string) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: msg, Fields: fields}
 }
 
-func (e *apiError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %s: %v", e.Status, e.Code, e.Message, e.Err)
-	}
-	return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message)
-}
-
-func (e *apiError) Unwrap() error { return e.Err }
-
-func badRequest(msg string, fields map[string]string) *apiError {
-	return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: msg, Fields: fields}
-}
-
-func (s *Server) writeAPIError(w http.ResponseWriter, r *http.Request, err error) {
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		ae = &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error", Err: err}
-	}
-	log := s.logger(r.Context())
-	if ae.Status >= 500 {
-		log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "status", ae.Status, "err", err)
-	} else {
-		log.Info("api request refused", "method", r.Method, "path", r.URL.Path, "status", ae.Status, "code", ae.Code)
-	}
-	if ae.Status == http.StatusUnauthorized {
-		v := `Bearer realm="wxpush"`
-		if ae.Code == "unauthorized" && r.Header.Get("Authorization") != "" {
-			v += `, error="invalid_token"`
-		}
-		w.Header().Set("WWW-Authenticate", v)
-	}
-	body := map[string]any{"code": ae.Code, "message": ae.Message}
-	if len(ae.Fields) > 0 {
-		body["fields"] = ae.Fields
-	}
-	writeAPIJSON(w, ae.Status, map[string]any{"error": body})
-}
-
-func writeAPIJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes v as the JSON answer, never cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -193,44 +139,16 @@ func writeAPIJSON(w http.ResponseWriter, status int, v any) {
 
 // apiAuthenticate checks the bearer token (RFC 6750).
 func (s *Server) apiAuthenticate(r *http.Request) (store.APIToken, error) {
-	unauthorized := func(msg string) error {
-		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
-	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return store.APIToken{}, unauthorized("missing token: send Authorization: Bearer <API token>; admins create tokens on /admin/tokens")
+		return store.APIToken{}, apiErr(http.StatusUnauthorized, "unauthorized", "missing token: send Authorization: Bearer <API token>; admins create tokens on /admin/tokens")
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return store.APIToken{}, unauthorized("malformed Authorization header: expected Bearer <API token>")
+		return store.APIToken{}, apiErr(http.StatusUnauthorized, "unauthorized", "malformed Authorization header: expected Bearer <API token>")
 	}
-	t, err := s.Store.AuthenticateAPIToken(r.Context(), token)
-	switch {
-	case errors.Is(err, store.ErrRevoked):
-		return t, unauthorized("this API token was revoked")
-	case errors.Is(err, store.ErrNotFound):
-		return t, unauthorized("invalid API token")
-	}
-	return t, err
-}
-
-// apiSendBody is the body of POST /api/v1/messages.
-type apiSendBody struct {
-	To       *apiTo       `json:"to"`
-	Text     *string      `json:"text"`
-	Template *apiTemplate `json:"template"`
-}
-
-type apiTo struct {
-	Users []string `json:"users"`
-	All   bool     `json:"all"`
-}
-
-type apiTemplate struct {
-	ID   string            `json:"id"`
-	Data map[string]string `json:"data"`
-	URL  string            `json:"url"`
+	return s.App.AuthenticateAPIToken(r.Context(), token)
 }
 
 // decodeJSON reads exactly one JSON value into v, refusing unknown fields,
@@ -239,8 +157,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
-				Message: "send the body as Content-Type: application/json"}
+			return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as Content-Type: application/json")
 		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, apiMaxBody))
@@ -258,8 +175,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-			Message: fmt.Sprintf("the body is larger than %d KB", apiMaxBody>>10)}
+		return apiErr(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d KB", apiMaxBody>>10))
 	case errors.Is(err, io.EOF):
 		return badRequest("the body is empty; send a JSON object", nil)
 	case errors.As(err, &syntax):
@@ -294,251 +210,3 @@ func jsonTypeName(t reflect.Type) string {
 	}
 }
 
-// request checks the body's shape and turns it into a send request (the
-// outbox checks the content).
-func (b apiSendBody) request() (outbox.Request, *apiError) {
-	fields := map[string]string{}
-	req := outbox.Request{Source: "api"}
-	switch {
-	case b.To == nil || (b.To.Users == nil && !b.To.All):
-		fields["to"] = `请指定接收人：{"users": ["用户名", …]} 或 {"all": true}。`
-	case b.To.Users != nil && b.To.All:
-		fields["to"] = "users 和 all 只能选一个。"
-	case b.To.All:
-		req.All = true
-	case len(b.To.Users) == 0:
-		fields["to.users"] = "至少填写一个用户名。"
-	case len(b.To.Users) > apiMaxUsers:
-		fields["to.users"] = fmt.Sprintf(`一次最多 %d 个用户；发给所有已绑定用户请用 {"all": true}。`, apiMaxUsers)
-	default:
-		req.UserNames = b.To.Users
-	}
-	switch {
-	case b.Text != nil && b.Template != nil:
-		fields["text"] = "text 和 template 只能选一个。"
-		fields["template"] = "text 和 template 只能选一个。"
-	case b.Text != nil:
-		req.Kind, req.Text = store.KindText, *b.Text
-	case b.Template != nil:
-		req.Kind, req.TemplateID, req.Data, req.URL = store.KindTemplate, b.Template.ID, b.Template.Data, strings.TrimSpace(b.Template.URL)
-	default:
-		fields["text"] = "请填写 text（客服消息）或 template（模板消息）。"
-	}
-	if len(fields) > 0 {
-		return req, badRequest(summarize(fields), fields)
-	}
-	return req, nil
-}
-
-// apiField turns an outbox.InputError key into the body's JSON path.
-func apiField(key string, all bool) string {
-	switch {
-	case key == "to" && !all:
-		return "to.users"
-	case key == "template":
-		return "template.id"
-	case key == "url":
-		return "template.url"
-	case strings.HasPrefix(key, "data."):
-		return "template." + key
-	}
-	return key
-}
-
-// summarize names the faulty fields in a one-line English message.
-func summarize(fields map[string]string) string {
-	keys := make([]string, 0, len(fields))
-	for k := range fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return "invalid fields: " + strings.Join(keys, ", ") + " (see fields)"
-}
-
-// apiSend queues a message: POST /api/v1/messages.
-func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APIToken) error {
-	ctx := r.Context()
-	var body apiSendBody
-	if err := decodeJSON(w, r, &body); err != nil {
-		return err
-	}
-	req, ae := body.request()
-	if ae != nil {
-		return ae
-	}
-	// Unknown names are told apart from bad input: 404 names them.
-	var unknown []string
-	for _, name := range req.UserNames {
-		u, err := s.Store.UserByName(ctx, name)
-		if errors.Is(err, store.ErrNotFound) {
-			unknown = append(unknown, name)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		req.UserIDs = append(req.UserIDs, u.ID)
-	}
-	if len(unknown) > 0 {
-		return &apiError{Status: http.StatusNotFound, Code: "unknown_user",
-			Message: "no such user: " + strings.Join(unknown, ", "),
-			Fields:  map[string]string{"to.users": "用户不存在：" + strings.Join(unknown, "、") + "。"}}
-	}
-	req.UserNames = nil
-	to := "全部已绑定用户"
-	if !req.All {
-		to = joinLimited(body.To.Users, 10)
-	}
-	req.Audit = func(m store.Message) store.AuditEntry {
-		return store.AuditEntry{Actor: "api:" + tok.Name, Action: "message.send", Target: fmt.Sprintf("消息 #%d", m.ID),
-			Detail: fmt.Sprintf("%s → %s（%d 人）：%s", kindLabel(m.Kind), to, m.Total, s.messageRow(m).Summary)}
-	}
-
-	m, err := outbox.Enqueue(ctx, s.Store, req)
-	var ie *outbox.InputError
-	if errors.As(err, &ie) {
-		fields := map[string]string{}
-		for k, v := range ie.Fields {
-			fields[apiField(k, req.All)] = v
-		}
-		if _, ok := ie.Fields["to"]; ok && len(ie.Fields) == 1 {
-			// Users exist (checked above) but cannot be reached yet.
-			return &apiError{Status: http.StatusUnprocessableEntity, Code: "not_bound",
-				Message: "recipients have not bound WeChat", Fields: fields}
-		}
-		return badRequest(summarize(fields), fields)
-	}
-	if err != nil {
-		return err
-	}
-	if s.Outbox != nil {
-		s.Outbox.Notify()
-	}
-	s.logger(ctx).Info("message queued", "message", m.ID, "kind", m.Kind, "recipients", m.Total, "api_token", tok.ID)
-	loc := "/api/v1/messages/" + strconv.FormatInt(m.ID, 10)
-	w.Header().Set("Location", loc)
-	writeAPIJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "recipients": m.Total, "status_url": loc})
-	return nil
-}
-
-// joinLimited lists names, the first n of them.
-func joinLimited(names []string, n int) string {
-	if len(names) <= n {
-		return strings.Join(names, "、")
-	}
-	return fmt.Sprintf("%s 等 %d 人", strings.Join(names[:n], "、"), len(names))
-}
-
-type apiCounts struct {
-	Queued   int `json:"queued"`
-	Sending  int `json:"sending"`
-	Sent     int `json:"sent"`
-	Retrying int `json:"retrying"`
-	Failed   int `json:"failed"`
-}
-
-type apiRecipient struct {
-	User          string  `json:"user"`
-	OpenID        string  `json:"openid"`
-	State         string  `json:"state"`
-	Attempts      int     `json:"attempts"`
-	ErrCode       int     `json:"errcode"`
-	ErrMsg        string  `json:"errmsg"`
-	MsgID         *string `json:"msgid"` // a string: JavaScript loses 64-bit integers
-	Receipt       *string `json:"receipt"`
-	NextAttemptAt *string `json:"next_attempt_at,omitempty"`
-	UpdatedAt     string  `json:"updated_at"`
-}
-
-type apiMessage struct {
-	ID         int64          `json:"id"`
-	Kind       string         `json:"kind"`
-	Source     string         `json:"source"`
-	CreatedAt  string         `json:"created_at"`
-	Total      int            `json:"total"`
-	Counts     apiCounts      `json:"counts"`
-	Done       bool           `json:"done"`
-	Recipients []apiRecipient `json:"recipients"`
-}
-
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// apiMessage reports a message's deliveries: GET /api/v1/messages/{id}.
-func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIToken) error {
-	notFound := &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such message"}
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		return notFound
-	}
-	m, err := s.Store.Message(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound
-	}
-	if err != nil {
-		return err
-	}
-	ds, err := s.Store.Deliveries(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	c := m.Counts
-	out := apiMessage{ID: m.ID, Kind: m.Kind, Source: m.Source, CreatedAt: rfc3339(m.CreatedAt), Total: m.Total,
-		Counts: apiCounts{Queued: c.Queued, Sending: c.Sending, Sent: c.Sent, Retrying: c.Retrying, Failed: c.Failed},
-		Done:   c.Pending() == 0, Recipients: make([]apiRecipient, len(ds))}
-	for i, d := range ds {
-		rc := apiRecipient{User: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State, Attempts: d.Attempts,
-			ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, UpdatedAt: rfc3339(d.UpdatedAt)}
-		if d.MsgID != 0 {
-			id := strconv.FormatInt(d.MsgID, 10)
-			rc.MsgID = &id
-		}
-		if d.Receipt != "" {
-			rc.Receipt = &d.Receipt
-		}
-		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
-			at := rfc3339(d.NextAttemptAt)
-			rc.NextAttemptAt = &at
-		}
-		out.Recipients[i] = rc
-	}
-	writeAPIJSON(w, http.StatusOK, out)
-	return nil
-}
-
-type apiUser struct {
-	Name      string  `json:"name"`
-	Bound     bool    `json:"bound"`
-	OpenID    *string `json:"openid"`
-	BoundAt   *string `json:"bound_at"`
-	Following *bool   `json:"following"`
-	InWindow  bool    `json:"in_window"`
-}
-
-// apiUsers lists the users and whether they can be reached: GET /api/v1/users.
-func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request, _ store.APIToken) error {
-	people, err := s.Store.People(r.Context())
-	if err != nil {
-		return err
-	}
-	out := make([]apiUser, len(people))
-	now := s.Now()
-	for i, p := range people {
-		u := apiUser{Name: p.Name, Bound: p.Bound, Following: p.Following}
-		if p.Bound {
-			openid, at := wechat.MaskOpenID(p.OpenID), rfc3339(p.BoundAt)
-			u.OpenID, u.BoundAt = &openid, &at
-			u.InWindow = inWindow(now, p.LastInteraction, p.LastEvent)
-		}
-		out[i] = u
-	}
-	writeAPIJSON(w, http.StatusOK, map[string]any{"users": out})
-	return nil
-}
-
-// apiOpenAPI serves the API's description: GET /api/v1/openapi.json.
-func (s *Server) apiOpenAPI(w http.ResponseWriter, r *http.Request, _ store.APIToken) error {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(openAPIDoc)
-	return nil
-}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 )
@@ -81,7 +82,7 @@ func TestOpenAPI_DocumentsExactlyTheRegisteredRoutes(t *testing.T) {
 	}
 	defer st.Close()
 	base, _ := url.Parse("http://wxpush.test")
-	s := New(Server{Store: st, Static: static.New(), Config: Config{BaseURL: base}})
+	s := New(Server{App: service.New(service.Deps{Store: st}, service.Config{BaseURL: base}), Store: st, Static: static.New(), Config: Config{BaseURL: base}})
 	h := s.Handler()
 	token, _, err := st.CreateAPIToken(ctx, "test", 0)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/wxpush/wxpush/handlers"
 	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
@@ -50,9 +51,16 @@ type testApp struct {
 	Client  *wechat.Client
 	Tokens  *wechat.TokenManager
 	Crypter *wechat.Crypter
+	Service *service.Service
 }
 
-func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
+// testConfig is what a test may change of the site's configuration.
+type testConfig struct {
+	handlers.Config
+	Service service.Config
+}
+
+func newTestApp(t *testing.T, opts ...func(*testConfig)) *testApp {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "wxpush.db"))
@@ -82,7 +90,10 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken, BindMode: "oauth", Crypter: crypter}
+	cfg := testConfig{
+		Config:  handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken, Crypter: crypter},
+		Service: service.Config{BaseURL: base, BindMode: "oauth"},
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -93,17 +104,17 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	tokens := wechat.NewTokenManager(client, wechat.TokenOptions{})
 	ob := outbox.New(st, outbox.WeChatSender{Client: client, Tokens: tokens},
 		outbox.Config{Workers: 4, BaseBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}, nil)
+	svc := service.New(service.Deps{Store: st, WeChat: client, Tokens: tokens, Outbox: ob, Now: c.Now}, cfg.Service)
 	srv := handlers.New(handlers.Server{
+		App:      svc,
 		Store:    st,
-		WeChat:   client,
 		Tokens:   tokens,
-		Outbox:   ob,
 		Sessions: sessions,
 		Static:   static.New(),
 		Sandbox:  sb,
 		Log:      slog.New(slog.DiscardHandler),
 		Now:      c.Now,
-		Config:   cfg,
+		Config:   cfg.Config,
 	})
 	ts.Config.Handler = srv.Handler()
 	ts.Start()
@@ -112,7 +123,7 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(octx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter}
+	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter, Service: svc}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

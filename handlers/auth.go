@@ -1,42 +1,21 @@
 package handlers
 
 import (
-	"context"
-	"errors"
 	"net/http"
-	"regexp"
 	"strings"
-	"unicode/utf8"
 
-	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/views"
 )
 
-const settingSignupOpen = "signup_open"
-
-// signupOpen reports whether new accounts may sign up. The very first
-// account can always sign up: it becomes the admin.
-func (s *Server) signupOpen(ctx context.Context) (bool, error) {
-	v, err := s.Store.Setting(ctx, settingSignupOpen)
-	if errors.Is(err, store.ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if string(v) == "1" {
-		return true, nil
-	}
-	n, err := s.Store.CountUsers(ctx)
-	return n == 0, err
-}
+// Signing in, signing up, signing out.
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.currentUser(r); err == nil {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
-	open, err := s.signupOpen(r.Context())
+	open, err := s.App.SignupOpen(r.Context())
 	if err != nil {
 		return err
 	}
@@ -50,16 +29,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	password := r.PostFormValue("password")
 	next := localPath(r.PostFormValue("next"))
 	if wait := s.loginLimit.wait(r, name, s.Now()); wait > 0 {
-		open, _ := s.signupOpen(r.Context())
+		open, _ := s.App.SignupOpen(r.Context())
 		s.loginTooMany(w, r, views.AuthForm{Name: name, SignupOpen: open, Next: next}, wait)
 		return nil
 	}
-	u, err := s.Store.Authenticate(r.Context(), name, password)
-	if errors.Is(err, store.ErrBadCredentials) {
+	u, err := s.App.Login(r.Context(), name, password)
+	if e := service.AsError(err); err != nil && e.Code == service.EUnauthorized {
 		s.loginLimit.failed(r, name, s.Now())
-		open, _ := s.signupOpen(r.Context())
+		open, _ := s.App.SignupOpen(r.Context())
 		s.render(w, r, http.StatusUnauthorized, views.LoginPage(s.page(r, "登录"),
-			views.AuthForm{Name: name, Error: "用户名或密码错误。", SignupOpen: open, Next: next}))
+			views.AuthForm{Name: name, Error: e.Message, SignupOpen: open, Next: next}))
 		return nil
 	}
 	if err != nil {
@@ -69,7 +48,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}
-	s.logger(r.Context()).Info("login", "user", u.PublicID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
@@ -83,7 +61,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
-	open, err := s.signupOpen(r.Context())
+	open, err := s.App.SignupOpen(r.Context())
 	if err != nil {
 		return err
 	}
@@ -95,54 +73,27 @@ func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var validName = regexp.MustCompile(`^[\p{Han}A-Za-z0-9_.\-]{2,32}$`)
-
-// CheckSignup validates a new account's name and password and returns
-// the message to show, or "" when they are acceptable.
-func CheckSignup(name, password, password2 string) string {
-	switch {
-	case name == "":
-		return "请填写用户名。"
-	case !validName.MatchString(name):
-		return "用户名需为 2–32 个字符，只能包含字母、数字、汉字、下划线、点或短横线。"
-	case utf8.RuneCountInString(password) < 8:
-		return "密码至少需要 8 个字符。"
-	case len(password) > 72:
-		return "密码太长（最多 72 字节）。"
-	case password != password2:
-		return "两次输入的密码不一致。"
-	}
-	return ""
+// signupStatus: the sign-up form's answer to each refusal.
+var signupStatus = map[service.Code]int{
+	service.EForbidden: http.StatusForbidden,
+	service.EInvalid:   http.StatusUnprocessableEntity,
+	service.EConflict:  http.StatusConflict,
 }
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	open, err := s.signupOpen(ctx)
-	if err != nil {
-		return err
-	}
-	if !open {
-		s.render(w, r, http.StatusForbidden, views.SignupPage(s.page(r, "注册"), views.AuthForm{}))
-		return nil
-	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
-	password := r.PostFormValue("password")
-	form := views.AuthForm{Name: name, SignupOpen: true}
-	if msg := CheckSignup(name, password, r.PostFormValue("password2")); msg != "" {
-		form.Error = msg
-		s.render(w, r, http.StatusUnprocessableEntity, views.SignupPage(s.page(r, "注册"), form))
-		return nil
-	}
-	u, err := s.Store.CreateUser(ctx, name, password, false, true)
-	if errors.Is(err, store.ErrConflict) {
-		form.Error = "用户名「" + name + "」已被占用，请换一个。"
-		s.render(w, r, http.StatusConflict, views.SignupPage(s.page(r, "注册"), form))
+	u, err := s.App.Signup(r.Context(), name, r.PostFormValue("password"), r.PostFormValue("password2"))
+	if e := service.AsError(err); err != nil && signupStatus[e.Code] != 0 {
+		form := views.AuthForm{Name: name, SignupOpen: true, Error: e.Message}
+		if e.Code == service.EForbidden {
+			form = views.AuthForm{}
+		}
+		s.render(w, r, signupStatus[e.Code], views.SignupPage(s.page(r, "注册"), form))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	s.logger(ctx).Info("signup", "user", u.PublicID, "admin", u.IsAdmin)
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}

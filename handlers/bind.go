@@ -1,14 +1,10 @@
 package handlers
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
-	"time"
 
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
 	"github.com/wxpush/wxpush/wechat"
@@ -29,11 +25,11 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 		}
 		b.FollowQR, b.FollowLink = qr, phone
 	}
-	cur, err := s.Store.Binding(ctx, u.ID)
+	cur, err := s.App.Binding(ctx, u.ID)
 	switch {
 	case err == nil:
 		b.Panel = views.BindPanel{State: "current", OpenID: wechat.MaskOpenID(cur.OpenID), Nickname: cur.Nickname, BoundAt: fmtTime(cur.BoundAt)}
-	case errors.Is(err, store.ErrNotFound):
+	case service.ErrorCode(err) == service.ENotFound:
 		if b.Panel, err = s.newBindPanel(r, u); err != nil {
 			return err
 		}
@@ -45,51 +41,24 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// newBindPanel issues a fresh one-time token and the QR code of the OAuth
-// URL that carries it as state (§2).
+// newBindPanel issues a fresh binding code and renders its QR code.
 func (s *Server) newBindPanel(r *http.Request, u store.User) (views.BindPanel, error) {
-	ctx := r.Context()
-	token, rec, err := s.Store.NewBindToken(ctx, u.ID, s.Config.BindTTL)
+	c, err := s.App.StartBinding(r.Context(), u.ID)
 	if err != nil {
 		return views.BindPanel{}, err
 	}
 	p := views.BindPanel{
 		State:     "waiting",
-		TokenID:   rec.ID,
-		ExpiresAt: rec.ExpiresAt.In(beijing).Format("15:04:05"),
+		TokenID:   c.Token.ID,
+		ExpiresAt: c.Token.ExpiresAt.In(beijing).Format("15:04:05"),
 		Sandbox:   s.Config.Sandbox,
+		Scan:      c.Scan,
+		AuthURL:   c.Target,
 	}
-	// One scan to follow and bind: a parameterized QR code whose scene is
-	// the token (§3). Accounts without that API fall back to OAuth.
-	target := ""
-	if s.Config.BindMode != "oauth" && s.Tokens != nil {
-		var qr wechat.QRCode
-		err := s.Tokens.Do(ctx, func(ctx context.Context, at string) error {
-			var err error
-			qr, err = s.WeChat.CreateQRCode(ctx, at, bindScenePrefix+token, s.Config.BindTTL)
-			return err
-		})
-		switch {
-		case err == nil:
-			target, p.Scan = qr.URL, true
-		case s.Config.BindMode == "qrcode":
-			return views.BindPanel{}, fmt.Errorf("create parameterized QR code: %w", err)
-		default:
-			s.logger(ctx).Warn("parameterized QR code unavailable; binding by OAuth", "err", err)
-		}
-	}
-	if target == "" {
-		target = s.WeChat.AuthorizeURL(s.callbackURL(), s.Config.OAuthScope, token)
-	}
-	if p.QR, err = qrDataURL(target); err != nil {
+	if p.QR, err = qrDataURL(c.Target); err != nil {
 		return views.BindPanel{}, err
 	}
-	p.AuthURL = target
 	return p, nil
-}
-
-func (s *Server) callbackURL() string {
-	return s.Config.BaseURL.JoinPath("/wechat/oauth/callback").String()
 }
 
 // bindRefresh swaps a fresh QR code into the panel.
@@ -122,21 +91,15 @@ func (s *Server) bindStatus(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/bind", http.StatusSeeOther)
 		return nil
 	}
-	tok, b, err := s.Store.BindStatus(ctx, u.ID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return errorf(http.StatusNotFound, "二维码不存在", "这个绑定二维码不存在，请刷新页面。")
-	}
+	state, tok, b, err := s.App.BindStatus(ctx, u.ID, id)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	// Bound through this token, or through another tab's token since this
-	// one was issued: either way the user is done.
-	if b != nil && (tok.Used() || b.BoundAt.After(tok.CreatedAt)) {
+	switch state {
+	case service.BindDone:
 		return s.swapPanel(w, r, views.BindPanel{State: "bound", OpenID: wechat.MaskOpenID(b.OpenID), Nickname: b.Nickname, BoundAt: fmtTime(b.BoundAt)})
-	}
-	if tok.Used() || tok.Expired(s.Now()) {
-		// A used token without a binding was unbound since: offer a new QR.
+	case service.BindExpired:
 		return s.swapPanel(w, r, views.BindPanel{State: "expired"})
 	}
 	s.render(w, r, http.StatusOK, views.BindWaiting(tok.ID, tok.ExpiresAt.In(beijing).Format("15:04:05")))
@@ -150,80 +113,47 @@ func (s *Server) swapPanel(w http.ResponseWriter, r *http.Request, p views.BindP
 	return nil
 }
 
-var validState = regexp.MustCompile(`^[A-Za-z0-9]{1,128}$`)
+// oauthTitles head the phone page for each way a binding can fail.
+var oauthTitles = map[string]string{
+	service.ReasonCodeInvalid: "二维码无效",
+	service.ReasonCodeUsed:    "二维码已使用",
+	service.ReasonCodeExpired: "二维码已过期",
+	service.ReasonOpenIDTaken: "该微信已绑定其他账号",
+	service.ReasonCancelled:   "你取消了授权",
+	service.ReasonAuthInvalid: "授权已失效",
+	service.ReasonSnapshot:    "请在微信中打开",
+}
+
+// oauthStatus is the phone page's status for each failure.
+var oauthStatus = map[string]int{
+	service.ReasonCodeUsed:    http.StatusGone,
+	service.ReasonCodeExpired: http.StatusGone,
+	service.ReasonCancelled:   http.StatusOK,
+}
 
 // oauthCallback is where WeChat sends the phone after the user allows (or
 // refuses) the authorization: it spends the one-time state and binds.
 func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
 	q := r.URL.Query()
-	state, code := q.Get("state"), q.Get("code")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	fail := func(status int, title, msg string) error {
-		s.renderPhone(w, r, status, views.PhoneResult{Title: title, Message: msg})
+	u, b, err := s.App.CompleteOAuth(r.Context(), q.Get("state"), q.Get("code"))
+	if se := service.AsError(err); err != nil && se.Code != service.EInternal {
+		e := asError(err)
+		if st, ok := oauthStatus[se.Reason]; ok {
+			e.Status = st
+		}
+		title := oauthTitles[se.Reason]
+		if title == "" {
+			title = "暂时无法绑定"
+		}
+		s.logError(r, err)
+		s.renderPhone(w, r, e.Status, views.PhoneResult{Title: title, Message: e.Message})
 		return nil
 	}
-	if !validState.MatchString(state) {
-		return fail(http.StatusBadRequest, "二维码无效", "这个链接不完整或已损坏。请在电脑上刷新绑定页面，重新扫码。")
-	}
-	tok, err := s.Store.BindTokenByToken(ctx, state)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return fail(http.StatusNotFound, "二维码无效", "找不到这个绑定二维码。请在电脑上刷新绑定页面，重新扫码。")
-	case err != nil:
-		return err
-	case tok.Used():
-		return fail(http.StatusGone, "二维码已使用", "这个二维码已经完成过绑定，每个二维码只能使用一次。如需重新绑定，请在电脑上生成新的二维码。")
-	case tok.Expired(s.Now()):
-		return fail(http.StatusGone, "二维码已过期", "这个二维码已过期。请在电脑上点击「刷新二维码」，然后重新扫码。")
-	}
-	if code == "" {
-		// WeChat sends state without code when the user refuses (§2).
-		return fail(http.StatusOK, "你取消了授权", "没有授权就无法绑定。如需绑定，请重新扫描电脑上的二维码并点击「允许」。")
-	}
-	ot, err := s.WeChat.ExchangeCode(ctx, code)
-	if err != nil {
-		var we *wechat.Error
-		if errors.As(err, &we) {
-			s.logger(ctx).Warn("oauth code exchange refused", "errcode", we.Code, "errmsg", we.Msg)
-			if we.ConfigProblem() {
-				return fail(http.StatusBadGateway, "暂时无法绑定", "网站的微信配置有误，请联系网站管理员。")
-			}
-			return fail(http.StatusBadRequest, "授权已失效", "微信授权码无效或已过期。请重新扫描电脑上的二维码。")
-		}
-		s.logger(ctx).Error("oauth code exchange failed", "err", err)
-		return fail(http.StatusBadGateway, "暂时无法绑定", "连接微信服务器失败，请稍后重新扫码。")
-	}
-	if ot.IsSnapshotUser {
-		return fail(http.StatusBadRequest, "请在微信中打开", "当前页面处于快照预览模式，无法识别你的微信。请点击页面底部「使用完整服务」后再授权。")
-	}
-	b := store.Binding{OpenID: ot.OpenID}
-	if ot.Scope == "snsapi_userinfo" {
-		// Nickname and avatar are nice to have; binding goes on without them.
-		if info, err := s.WeChat.UserInfo(ctx, ot.AccessToken, ot.OpenID); err == nil {
-			b.Nickname, b.AvatarURL = info.Nickname, info.HeadImgURL
-		} else {
-			s.logger(ctx).Warn("sns userinfo failed", "err", err)
-		}
-	}
-	b, err = s.Store.CompleteBinding(ctx, state, b)
-	switch {
-	case errors.Is(err, store.ErrOpenIDTaken):
-		return fail(http.StatusConflict, "该微信已绑定其他账号", "这个微信已经绑定了本站的另一个账号。一个微信只能绑定一个账号：请先登录那个账号解除绑定，或换一个微信扫码。")
-	case errors.Is(err, store.ErrTokenUsed):
-		return fail(http.StatusGone, "二维码已使用", "这个二维码已经完成过绑定，每个二维码只能使用一次。")
-	case errors.Is(err, store.ErrTokenExpired):
-		return fail(http.StatusGone, "二维码已过期", "这个二维码已过期。请在电脑上点击「刷新二维码」，然后重新扫码。")
-	case err != nil:
-		return err
-	}
-	u, err := s.Store.UserByID(ctx, b.UserID)
 	if err != nil {
 		return err
 	}
-	s.logger(ctx).Info("bound", "user", u.PublicID, "openid", wechat.MaskOpenID(b.OpenID))
-	s.checkFollowing(ctx, b.OpenID)
 	s.renderPhone(w, r, http.StatusOK, views.PhoneResult{
 		OK: true, Title: "绑定成功", Message: "你的微信已绑定到本站账号，之后的消息会推送到这个微信。",
 		Name: u.Name, OpenID: wechat.MaskOpenID(b.OpenID),
@@ -234,29 +164,4 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) renderPhone(w http.ResponseWriter, r *http.Request, status int, p views.PhoneResult) {
 	p.Sandbox, p.Assets = s.Config.Sandbox, s.assets()
 	s.render(w, r, status, views.PhoneResultPage(p))
-}
-
-// checkFollowing asks WeChat, off the request path, whether a newly bound
-// openid follows the account, so the dashboard knows before the first send.
-func (s *Server) checkFollowing(ctx context.Context, openid string) {
-	if s.Tokens == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	go func() {
-		defer cancel()
-		var f wechat.Follower
-		err := s.Tokens.Do(ctx, func(ctx context.Context, token string) error {
-			var err error
-			f, err = s.WeChat.Follower(ctx, token, openid)
-			return err
-		})
-		if err != nil {
-			s.logger(ctx).Warn("follow check after binding", "err", err)
-			return
-		}
-		if err := s.Store.SetFollowing(ctx, openid, f.Subscribed, s.Now()); err != nil {
-			s.logger(ctx).Warn("follow check after binding", "err", err)
-		}
-	}()
 }

@@ -12,8 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxpush/wxpush/handlers"
-	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
 )
@@ -204,7 +203,7 @@ func TestReceive_FollowStateAndWindow(t *testing.T) {
 }
 
 func TestReceive_KeywordReplies(t *testing.T) {
-	app := newTestApp(t, func(c *handlers.Config) { c.AutoReply = "收到，我们会尽快回复。" })
+	app := newTestApp(t, func(c *testConfig) { c.Service.AutoReply = "收到，我们会尽快回复。" })
 	tests := []struct{ in, want string }{
 		{"绑定", app.URL + "/bind"},
 		{"状态", "还没有绑定"},
@@ -272,8 +271,8 @@ func TestReceive_TemplateReceiptUpdatesDelivery(t *testing.T) {
 	if tid == "" {
 		t.Fatal("no free-text template")
 	}
-	m, err := outbox.Enqueue(context.Background(), app.Store, outbox.Request{Kind: store.KindTemplate, TemplateID: tid,
-		Data: map[string]string{"content": "x"}, All: true, Source: "test"})
+	m, err := app.Service.Send(context.Background(), service.Actor{Via: "test"}, service.SendRequest{Kind: store.KindTemplate, TemplateID: tid,
+		Data: map[string]string{"content": "x"}, All: true})
 	if err != nil {
 		t.Fatal(err)
 	}

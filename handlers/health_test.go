@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
@@ -80,10 +81,11 @@ func readyApp(t *testing.T) (base, dbPath, secret string) {
 	client := &wechat.Client{AppID: "wxready0001", AppSecret: secret, APIBase: wx.URL, OAuthBase: wx.URL}
 	ts := httptest.NewUnstartedServer(nil)
 	u, _ := url.Parse("http://" + ts.Listener.Addr().String())
+	tokens := wechat.NewTokenManager(client, wechat.TokenOptions{})
 	srv := handlers.New(handlers.Server{
+		App:    service.New(service.Deps{Store: st, WeChat: client, Tokens: tokens}, service.Config{BaseURL: u}),
 		Store:  st,
-		WeChat: client,
-		Tokens: wechat.NewTokenManager(client, wechat.TokenOptions{}),
+		Tokens: tokens,
 		Static: static.New(),
 		Config: handlers.Config{BaseURL: u},
 	})

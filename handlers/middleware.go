@@ -72,8 +72,8 @@ func (s *Server) crossOriginProtection(next http.Handler) http.Handler {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/send/") {
 			// Programs get the JSON error their endpoints promise.
-			s.writeAPIError(w, r, &apiError{Status: http.StatusForbidden, Code: "cross_origin",
-				Message: "cross-origin browser requests are refused; call this endpoint from a program or script"})
+			s.writeJSONError(w, r, apiErr(http.StatusForbidden, "cross_origin",
+				"cross-origin browser requests are refused; call this endpoint from a program or script"))
 			return
 		}
 		s.renderError(w, r, errorf(http.StatusForbidden, "请求被拒绝",

@@ -21,7 +21,7 @@ func (b *browser) loginAs(ip, name, password string) resp {
 	return b.post("/login", url.Values{"name": {name}, "password": {password}}, "X-Forwarded-For", ip)
 }
 
-func behindProxy(c *handlers.Config) {
+func behindProxy(c *testConfig) {
 	c.TrustedProxies, _ = handlers.ParseTrustedProxies("127.0.0.1, ::1")
 }
 

@@ -28,8 +28,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /sendkey/rotate", s.requireUser(s.handle(s.rotateSendKey)))
 
 	// Personal push URLs, called by scripts: the key is the credential.
-	mux.Handle("GET /send/{key}", s.handle(s.sendByKey))
-	mux.Handle("POST /send/{key}", s.handle(s.sendByKey))
+	mux.Handle("GET /send/{key}", s.handleJSON(s.sendByKey))
+	mux.Handle("POST /send/{key}", s.handleJSON(s.sendByKey))
 
 	// Admins.
 	mux.Handle("POST /settings/signup", s.requireAdmin(s.handle(s.setSignup)))
@@ -62,10 +62,10 @@ func (s *Server) Handler() http.Handler {
 
 	// WeChat: the OAuth redirect opens on the user's phone, without our session.
 	mux.Handle("GET /wechat/oauth/callback", s.handle(s.oauthCallback))
-	// Server URL verification by WeChat's servers (§7).
-	mux.Handle("GET /wechat", s.handle(s.verifyServerURL))
-	// Messages and events pushed by WeChat's servers (§7, §8).
-	mux.Handle("POST /wechat", s.handle(s.receive))
+	// Server URL verification, and messages and events pushed by WeChat's
+	// servers (docs/wechat.md, "Server URL"): answered in plain text.
+	mux.Handle("GET /wechat", s.handlePlain(s.verifyServerURL))
+	mux.Handle("POST /wechat", s.handlePlain(s.receive))
 
 	if s.Sandbox != nil {
 		mux.Handle("/sandbox/", http.StripPrefix("/sandbox", s.Sandbox))

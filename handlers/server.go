@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -17,7 +15,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
 
-	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
@@ -28,14 +26,10 @@ import (
 type Config struct {
 	BaseURL     *url.URL        // public URL of the site, e.g. https://push.example.com
 	Sandbox     bool            // the built-in WeChat emulator is mounted at /sandbox/
-	BindTTL     time.Duration   // lifetime of a binding QR code
-	OAuthScope  string          // snsapi_userinfo or snsapi_base
 	FollowQRURL string          // image of the official account's follow QR code (optional)
 	WXToken     string          // the server-URL token configured in the WeChat console
-	Crypter     *wechat.Crypter // safe mode (§8); nil without an EncodingAESKey
+	Crypter     *wechat.Crypter // safe mode (docs/wechat.md, "Safe mode"); nil without an EncodingAESKey
 	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
-	AutoReply   string          // passive reply to other text messages; "" for none
-	BindMode    string          // auto, qrcode or oauth
 
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
 	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]
@@ -50,15 +44,16 @@ type Config struct {
 	LoginWindow             time.Duration
 }
 
-// Server holds the dependencies of every handler.
+// Server holds the dependencies of every handler. Handlers change nothing
+// themselves: every change goes through App, the use cases; Store is read
+// directly only for what pages and the API list.
 type Server struct {
+	App      *service.Service
 	Store    *store.Store
-	WeChat   *wechat.Client
 	Sessions *sessions.CookieStore
 	Static   *static.Handler
-	Tokens   *wechat.TokenManager
-	Outbox   *outbox.Outbox
-	Sandbox  http.Handler // mounted at /sandbox/ in sandbox mode; nil otherwise
+	Tokens   *wechat.TokenManager // token status for the dashboard and /readyz
+	Sandbox  http.Handler         // mounted at /sandbox/ in sandbox mode; nil otherwise
 	Log      *slog.Logger
 	Config   Config
 	Now      func() time.Time
@@ -74,9 +69,6 @@ func New(s Server) *Server {
 	}
 	if s.Log == nil {
 		s.Log = slog.New(slog.DiscardHandler)
-	}
-	if s.Config.BindTTL <= 0 {
-		s.Config.BindTTL = 10 * time.Minute
 	}
 	if s.Config.SendKeyPerMinute <= 0 {
 		s.Config.SendKeyPerMinute = 30
@@ -98,77 +90,7 @@ func New(s Server) *Server {
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}
-	if s.Config.BindMode == "" {
-		s.Config.BindMode = "auto"
-	}
-	if s.Config.OAuthScope == "" {
-		s.Config.OAuthScope = "snsapi_userinfo"
-	}
 	return &s
-}
-
-// httpError is an error with the page a person should see.
-type httpError struct {
-	Status int
-	Title  string
-	Msg    string
-	Err    error // the cause, logged but never shown
-	Plain  bool  // answer in plain text (machine callers such as WeChat)
-}
-
-func (e *httpError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("%d %s: %v", e.Status, e.Msg, e.Err)
-	}
-	return fmt.Sprintf("%d %s", e.Status, e.Msg)
-}
-
-func (e *httpError) Unwrap() error { return e.Err }
-
-func errorf(status int, title, msg string) *httpError {
-	return &httpError{Status: status, Title: title, Msg: msg}
-}
-
-// handlerFunc is a handler that returns its failure to one place.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-// handle adapts a handlerFunc: any error it returns is logged with the
-// request id and rendered as a page (or an htmx fragment).
-func (s *Server) handle(h handlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			s.renderError(w, r, err)
-		}
-	})
-}
-
-func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	var he *httpError
-	if !errors.As(err, &he) {
-		he = &httpError{Status: http.StatusInternalServerError, Title: "出错了", Msg: "服务器内部错误，请稍后再试。", Err: err}
-	}
-	log := s.logger(r.Context())
-	if he.Status >= 500 {
-		log.Error("request failed", "method", r.Method, "path", logPath(r.URL.Path), "status", he.Status, "err", err)
-	} else {
-		log.Info("request refused", "method", r.Method, "path", logPath(r.URL.Path), "status", he.Status, "err", err)
-	}
-	if he.Plain {
-		http.Error(w, he.Msg, he.Status)
-		return
-	}
-	if isHTMX(r) {
-		// Show the message in the page's error area instead of the target.
-		w.Header().Set("HX-Retarget", "#htmx-error")
-		w.Header().Set("HX-Reswap", "innerHTML")
-		s.render(w, r, he.Status, views.ErrorFragment(he.Msg))
-		return
-	}
-	title := he.Title
-	if title == "" {
-		title = http.StatusText(he.Status)
-	}
-	s.render(w, r, he.Status, views.ErrorPage(s.page(r, title), he.Status, he.Msg))
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {

@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"github.com/wxpush/wxpush/handlers"
 	"net/http"
 	"net/url"
 	"testing"
@@ -41,7 +40,7 @@ func TestVerifyServerURL(t *testing.T) {
 }
 
 func TestVerifyServerURL_SpamtestVector(t *testing.T) {
-	app := newTestApp(t, func(c *handlers.Config) { c.WXToken = "spamtest" })
+	app := newTestApp(t, func(c *testConfig) { c.WXToken = "spamtest" })
 	q := url.Values{"signature": {"16120ec1b8dbb870f510d87ce6bc2463eae6ca1a"}, "timestamp": {"1409735669"}, "nonce": {"1320562132"}, "echostr": {"hello"}}
 	if r := app.browser(t).get("/wechat?" + q.Encode()); r.Status != 200 || r.Body != "hello" {
 		t.Fatalf("status %d body %q", r.Status, r.Body)

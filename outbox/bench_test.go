@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
 	"github.com/wxpush/wxpush/wechat/sandbox"
@@ -46,7 +47,7 @@ func benchBroadcast(b *testing.B, latency time.Duration) {
 
 	id, data := h.freeTemplate()
 	enqStart := time.Now()
-	m := h.enqueue(outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
+	m := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
 	enqueued := time.Since(enqStart)
 	if m.Total != benchUsers {
 		b.Fatalf("enqueued %d deliveries, want %d", m.Total, benchUsers)

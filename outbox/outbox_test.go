@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/wxpush/wxpush/outbox"
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"
 	"github.com/wxpush/wxpush/wechat/sandbox"
@@ -134,10 +135,11 @@ func (h *harness) outbox(cfg outbox.Config) *outbox.Outbox {
 	return outbox.New(h.st, outbox.WeChatSender{Client: h.client, Tokens: h.tokens}, cfg, slog.New(slog.DiscardHandler))
 }
 
-func (h *harness) enqueue(r outbox.Request) store.Message {
+// enqueue queues a message through the same use case every adapter calls.
+func (h *harness) enqueue(r service.SendRequest) store.Message {
 	h.t.Helper()
-	r.Source = "test"
-	m, err := outbox.Enqueue(context.Background(), h.st, r)
+	svc := service.New(service.Deps{Store: h.st}, service.Config{})
+	m, err := svc.Send(context.Background(), service.Actor{Via: "test"}, r)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -206,7 +208,7 @@ func (h *harness) assertExactlyOne() {
 func TestOutbox_TransientFaultsStillDeliverExactlyOnce(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{ErrorRate: 0.1, HTTP500Rate: 0.1}, 150)
 	id, data := h.freeTemplate()
-	m := h.enqueue(outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
+	m := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
 	run(t, h.outbox(outbox.Config{Workers: 16, MaxAttempts: 30}))
 	m = h.waitDone(m.ID, 60*time.Second)
 	if m.Counts.Sent != len(h.users) || m.Counts.Failed != 0 {
@@ -244,8 +246,8 @@ func TestOutbox_PermanentErrorsFailAtOnce(t *testing.T) {
 		}
 	}
 	id, data := h.freeTemplate()
-	mt := h.enqueue(outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
-	mx := h.enqueue(outbox.Request{Kind: store.KindText, Text: "你好", UserIDs: []int64{h.users[4].UserID, h.users[5].UserID}})
+	mt := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
+	mx := h.enqueue(service.SendRequest{Kind: store.KindText, Text: "你好", UserIDs: []int64{h.users[4].UserID, h.users[5].UserID}})
 	run(t, h.outbox(outbox.Config{Workers: 4}))
 	mt = h.waitDone(mt.ID, 20*time.Second)
 	mx = h.waitDone(mx.ID, 20*time.Second)
@@ -278,7 +280,7 @@ func TestOutbox_PermanentErrorsFailAtOnce(t *testing.T) {
 func TestOutbox_DailyQuotaPausesWithoutSpinning(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{DailyQuota: 5}, 20)
 	id, data := h.freeTemplate()
-	m := h.enqueue(outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
+	m := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
 	o := h.outbox(outbox.Config{Workers: 4})
 	run(t, o)
 	waitFor(t, "the pause", 20*time.Second, func() bool { return len(o.Paused()) == 1 })
@@ -320,7 +322,7 @@ func TestOutbox_TokenInvalidatedMidBroadcast(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{Latency: 2 * time.Millisecond}, 300)
 	id, data := h.freeTemplate()
 	fetchesBefore := h.sb.Stats().StableTokenFetches
-	m := h.enqueue(outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
+	m := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
 	run(t, h.outbox(outbox.Config{Workers: 16}))
 	waitFor(t, "part of the broadcast", 30*time.Second, func() bool {
 		got, _ := h.st.Message(context.Background(), m.ID)
@@ -340,7 +342,7 @@ func TestOutbox_TokenInvalidatedMidBroadcast(t *testing.T) {
 func TestOutbox_CrashMidBroadcastResumesWithoutDuplicates(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{Latency: 15 * time.Millisecond}, 400)
 	id, data := h.freeTemplate()
-	m := h.enqueue(outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
+	m := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
 
 	// Kill: cancel without draining, then close the database under it.
 	o := h.outbox(outbox.Config{Workers: 32, DrainTimeout: -1})
@@ -372,52 +374,4 @@ func TestOutbox_CrashMidBroadcastResumesWithoutDuplicates(t *testing.T) {
 		t.Fatalf("counts %+v, want every delivery final and sent", got.Counts)
 	}
 	h.assertExactlyOne()
-}
-
-func TestEnqueue_InvalidRequestsStoreNothing(t *testing.T) {
-	h := newHarness(t, sandbox.Faults{}, 2)
-	id, data := h.freeTemplate()
-	ctx := context.Background()
-	if _, err := h.st.CreateUser(ctx, "unbound", "password-x", false, false); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name  string
-		req   outbox.Request
-		field string
-	}{
-		{"no kind", outbox.Request{All: true}, "kind"},
-		{"empty text", outbox.Request{Kind: store.KindText, Text: "  ", All: true}, "text"},
-		{"long text", outbox.Request{Kind: store.KindText, Text: string(make([]byte, 3000)), All: true}, "text"},
-		{"no recipients", outbox.Request{Kind: store.KindText, Text: "hi"}, "to"},
-		{"unknown user", outbox.Request{Kind: store.KindText, Text: "hi", UserNames: []string{"ghost"}}, "to"},
-		{"unbound user", outbox.Request{Kind: store.KindText, Text: "hi", UserNames: []string{"unbound"}}, "to"},
-		{"unknown template", outbox.Request{Kind: store.KindTemplate, TemplateID: "nope", All: true}, "template"},
-		{"missing field", outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: map[string]string{}, All: true}, "data.content"},
-		{"unknown field", outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: merge(data, "bogus", "x"), All: true}, "data.bogus"},
-		{"bad url", outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, URL: "javascript:alert(1)", All: true}, "url"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := outbox.Enqueue(ctx, h.st, tt.req)
-			ie, ok := err.(*outbox.InputError)
-			if !ok {
-				t.Fatalf("err = %v, want *InputError", err)
-			}
-			if ie.Fields[tt.field] == "" {
-				t.Errorf("no message for %s: %v", tt.field, ie.Fields)
-			}
-		})
-	}
-	if ms, _ := h.st.Messages(ctx, 10, 0); len(ms) != 0 {
-		t.Errorf("%d messages stored from invalid requests", len(ms))
-	}
-}
-
-func merge(m map[string]string, k, v string) map[string]string {
-	out := map[string]string{k: v}
-	for a, b := range m {
-		out[a] = b
-	}
-	return out
 }

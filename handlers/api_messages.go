@@ -1,0 +1,256 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wxpush/wxpush/service"
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/wechat"
+)
+
+// apiSendBody is the body of POST /api/v1/messages.
+type apiSendBody struct {
+	To       *apiTo       `json:"to"`
+	Text     *string      `json:"text"`
+	Template *apiTemplate `json:"template"`
+}
+
+type apiTo struct {
+	Users []string `json:"users"`
+	All   bool     `json:"all"`
+}
+
+type apiTemplate struct {
+	ID   string            `json:"id"`
+	Data map[string]string `json:"data"`
+	URL  string            `json:"url"`
+}
+
+// request checks the body's shape and turns it into a send request (the
+// use case checks the content).
+func (b apiSendBody) request() (service.SendRequest, error) {
+	fields := map[string]string{}
+	var req service.SendRequest
+	switch {
+	case b.To == nil || (b.To.Users == nil && !b.To.All):
+		fields["to"] = `请指定接收人：{"users": ["用户名", …]} 或 {"all": true}。`
+	case b.To.Users != nil && b.To.All:
+		fields["to"] = "users 和 all 只能选一个。"
+	case b.To.All:
+		req.All = true
+	case len(b.To.Users) == 0:
+		fields["to.users"] = "至少填写一个用户名。"
+	case len(b.To.Users) > apiMaxUsers:
+		fields["to.users"] = fmt.Sprintf(`一次最多 %d 个用户；发给所有已绑定用户请用 {"all": true}。`, apiMaxUsers)
+	default:
+		req.UserNames = b.To.Users
+	}
+	switch {
+	case b.Text != nil && b.Template != nil:
+		fields["text"] = "text 和 template 只能选一个。"
+		fields["template"] = "text 和 template 只能选一个。"
+	case b.Text != nil:
+		req.Kind, req.Text = store.KindText, *b.Text
+	case b.Template != nil:
+		req.Kind, req.TemplateID, req.Data, req.URL = store.KindTemplate, b.Template.ID, b.Template.Data, strings.TrimSpace(b.Template.URL)
+	default:
+		fields["text"] = "请填写 text（客服消息）或 template（模板消息）。"
+	}
+	if len(fields) > 0 {
+		return req, badRequest(summarize(fields), fields)
+	}
+	return req, nil
+}
+
+// apiField turns a send's field name into the body's JSON path.
+func apiField(key string, all bool) string {
+	switch {
+	case key == "to" && !all:
+		return "to.users"
+	case key == "template":
+		return "template.id"
+	case key == "url":
+		return "template.url"
+	case strings.HasPrefix(key, "data."):
+		return "template." + key
+	}
+	return key
+}
+
+// summarize names the faulty fields in a one-line English message.
+func summarize(fields map[string]string) string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return "invalid fields: " + strings.Join(keys, ", ") + " (see fields)"
+}
+
+// apiSend queues a message: POST /api/v1/messages.
+func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APIToken) error {
+	var body apiSendBody
+	if err := decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	req, err := body.request()
+	if err != nil {
+		return err
+	}
+	m, err := s.App.Send(r.Context(), service.APIActor(tok), req)
+	var se *service.Error
+	if errors.As(err, &se) && se.Fields != nil {
+		fields := map[string]string{}
+		for k, v := range se.Fields {
+			fields[apiField(k, req.All)] = v
+		}
+		switch se.Reason {
+		case "unknown_user":
+			return &Error{Status: http.StatusNotFound, Code: "unknown_user",
+				Message: "no such user: " + strings.Join(unknownNames(r.Context(), s, body.To.Users), ", "), Fields: fields}
+		case "not_bound":
+			return &Error{Status: http.StatusUnprocessableEntity, Code: "not_bound",
+				Message: "recipients have not bound WeChat", Fields: fields}
+		}
+		return badRequest(summarize(fields), fields)
+	}
+	if err != nil {
+		return err
+	}
+	loc := "/api/v1/messages/" + strconv.FormatInt(m.ID, 10)
+	w.Header().Set("Location", loc)
+	writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "recipients": m.Total, "status_url": loc})
+	return nil
+}
+
+// unknownNames lists the names no user has, for the English message.
+func unknownNames(ctx context.Context, s *Server, names []string) []string {
+	var out []string
+	for _, n := range names {
+		if _, err := s.Store.UserByName(ctx, n); errors.Is(err, store.ErrNotFound) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type apiCounts struct {
+	Queued   int `json:"queued"`
+	Sending  int `json:"sending"`
+	Sent     int `json:"sent"`
+	Retrying int `json:"retrying"`
+	Failed   int `json:"failed"`
+}
+
+type apiRecipient struct {
+	User          string  `json:"user"`
+	OpenID        string  `json:"openid"`
+	State         string  `json:"state"`
+	Attempts      int     `json:"attempts"`
+	ErrCode       int     `json:"errcode"`
+	ErrMsg        string  `json:"errmsg"`
+	MsgID         *string `json:"msgid"` // a string: JavaScript loses 64-bit integers
+	Receipt       *string `json:"receipt"`
+	NextAttemptAt *string `json:"next_attempt_at,omitempty"`
+	UpdatedAt     string  `json:"updated_at"`
+}
+
+type apiMessage struct {
+	ID         int64          `json:"id"`
+	Kind       string         `json:"kind"`
+	Source     string         `json:"source"`
+	CreatedAt  string         `json:"created_at"`
+	Total      int            `json:"total"`
+	Counts     apiCounts      `json:"counts"`
+	Done       bool           `json:"done"`
+	Recipients []apiRecipient `json:"recipients"`
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// apiMessage reports a message's deliveries: GET /api/v1/messages/{id}.
+func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIToken) error {
+	notFound := apiErr(http.StatusNotFound, "not_found", "no such message")
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return notFound
+	}
+	m, err := s.Store.Message(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	ds, err := s.Store.Deliveries(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	c := m.Counts
+	out := apiMessage{ID: m.ID, Kind: m.Kind, Source: m.Source, CreatedAt: rfc3339(m.CreatedAt), Total: m.Total,
+		Counts: apiCounts{Queued: c.Queued, Sending: c.Sending, Sent: c.Sent, Retrying: c.Retrying, Failed: c.Failed},
+		Done:   c.Pending() == 0, Recipients: make([]apiRecipient, len(ds))}
+	for i, d := range ds {
+		rc := apiRecipient{User: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State, Attempts: d.Attempts,
+			ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, UpdatedAt: rfc3339(d.UpdatedAt)}
+		if d.MsgID != 0 {
+			id := strconv.FormatInt(d.MsgID, 10)
+			rc.MsgID = &id
+		}
+		if d.Receipt != "" {
+			rc.Receipt = &d.Receipt
+		}
+		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
+			at := rfc3339(d.NextAttemptAt)
+			rc.NextAttemptAt = &at
+		}
+		out.Recipients[i] = rc
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type apiUser struct {
+	Name      string  `json:"name"`
+	Bound     bool    `json:"bound"`
+	OpenID    *string `json:"openid"`
+	BoundAt   *string `json:"bound_at"`
+	Following *bool   `json:"following"`
+	InWindow  bool    `json:"in_window"`
+}
+
+// apiUsers lists the users and whether they can be reached: GET /api/v1/users.
+func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request, _ store.APIToken) error {
+	people, err := s.Store.People(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]apiUser, len(people))
+	now := s.Now()
+	for i, p := range people {
+		u := apiUser{Name: p.Name, Bound: p.Bound, Following: p.Following}
+		if p.Bound {
+			openid, at := wechat.MaskOpenID(p.OpenID), rfc3339(p.BoundAt)
+			u.OpenID, u.BoundAt = &openid, &at
+			u.InWindow = service.InWindow(now, p.LastInteraction, p.LastEvent)
+		}
+		out[i] = u
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	return nil
+}
+
+// apiOpenAPI serves the API's description: GET /api/v1/openapi.json.
+func (s *Server) apiOpenAPI(w http.ResponseWriter, r *http.Request, _ store.APIToken) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(openAPIDoc)
+	return nil
+}

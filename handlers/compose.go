@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/wxpush/wxpush/service"
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/views"
+)
+
+// The compose page: choose recipients and content, preview the card, send.
+
+// composeState reads the compose form (or the query, for a first visit):
+// what the preview and the send need. composeLists adds what only the
+// whole page shows.
+func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compose, service.SendRequest, error) {
+	_ = r.ParseForm()
+	f := r.Form
+	c := views.Compose{
+		Kind:       f.Get("kind"),
+		All:        f.Get("to") != "users",
+		Selected:   map[int64]bool{},
+		Text:       f.Get("text"),
+		TemplateID: f.Get("template_id"),
+		URL:        strings.TrimSpace(f.Get("url")),
+		Errors:     map[string]string{},
+	}
+	if c.TemplateID == "" {
+		c.TemplateID = f.Get("template")
+	}
+	if c.Kind == "" {
+		c.Kind = store.KindTemplate
+	}
+	req := service.SendRequest{Kind: c.Kind, Text: c.Text, TemplateID: c.TemplateID, URL: c.URL, All: c.All,
+		Data: map[string]string{}}
+	for _, v := range f["user"] {
+		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
+			c.Selected[id] = true
+			req.UserIDs = append(req.UserIDs, id)
+		}
+	}
+	c.Preview = views.Preview{Kind: c.Kind, Text: strings.TrimSpace(c.Text), Empty: true}
+	if c.TemplateID != "" {
+		t, err := s.Store.Template(ctx, c.TemplateID)
+		if err == nil {
+			data := map[string]string{}
+			for _, l := range views.TemplateLines(t.Content, nil) {
+				v := f.Get("data." + l.Key)
+				data[l.Key] = v
+				req.Data[l.Key] = v
+				c.Fields = append(c.Fields, views.FieldInput{Key: l.Key, Label: l.Label, Value: v, Hint: fieldHint(l.Key)})
+			}
+			c.Preview = views.Preview{Kind: c.Kind, Title: t.Title, Lines: views.TemplateLines(t.Content, data), URL: c.URL, Text: c.Preview.Text}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return c, req, err
+		}
+	}
+	return c, req, nil
+}
+
+// composeLists fills in the recipients and templates to choose from, and
+// who a text message would not reach (outside the 48-hour window).
+func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
+	people, err := s.Store.People(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range people {
+		if p.Bound {
+			row := s.personRow(p)
+			c.Recipients = append(c.Recipients, row)
+			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {
+				c.OutsideWindow = append(c.OutsideWindow, p.Name)
+			}
+		}
+	}
+	ts, err := s.Store.Templates(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
+	}
+	return nil
+}
+
+// fieldHint states WeChat's rule for a category-template key
+// (docs/wechat.md, "Template message").
+func fieldHint(key string) string {
+	prefix := strings.TrimRight(key, "0123456789")
+	return map[string]string{
+		"thing":            "最多 20 个字符",
+		"phrase":           "最多 5 个汉字，只能是汉字",
+		"character_string": "最多 32 位数字、字母或符号，不能有汉字",
+		"number":           "最多 32 位数字，可带小数",
+		"letter":           "最多 32 个字母",
+		"symbol":           "最多 5 个符号",
+		"amount":           "货币符号 + 最多 10 位数字，可带小数，可以“元”结尾",
+		"time":             "24 小时制时间，如 15:01 或 2019年10月1日 15:01",
+		"date":             "日期，如 2019年10月1日，可带时间",
+		"phone_number":     "最多 17 位数字或符号，如 +86-0766-66888866",
+		"car_number":       "最多 8 个字符，如 粤A8Z888挂",
+		"name":             "最多 10 个汉字或 20 个字母",
+		"const":            "平台审核过的固定值，最多 20 个字符",
+	}[prefix]
+}
+
+func (s *Server) composePage(w http.ResponseWriter, r *http.Request) error {
+	c, _, err := s.composeState(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	if err := s.composeLists(r.Context(), &c); err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, views.ComposePage(s.page(r, "发送消息"), c))
+	return nil
+}
+
+func (s *Server) composeFields(w http.ResponseWriter, r *http.Request) error {
+	c, _, err := s.composeState(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, views.TemplateFields(c.Fields, nil))
+	return nil
+}
+
+func (s *Server) composePreview(w http.ResponseWriter, r *http.Request) error {
+	c, _, err := s.composeState(r.Context(), r)
+	if err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, views.PreviewCard(c.Preview))
+	return nil
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, req, err := s.composeState(ctx, r)
+	if err != nil {
+		return err
+	}
+	u, _ := userFrom(ctx)
+	m, err := s.App.Send(ctx, service.UserActor(u), req)
+	if se := service.AsError(err); err != nil && se.Fields != nil {
+		// Show the form again with each problem beside its field.
+		c.Errors = se.Fields
+		if err := s.composeLists(ctx, &c); err != nil {
+			return err
+		}
+		s.render(w, r, http.StatusUnprocessableEntity, views.ComposePage(s.page(r, "发送消息"), c))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(m.ID, 10), http.StatusSeeOther)
+	return nil
+}

@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wxpush/wxpush/service"
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/views"
+	"github.com/wxpush/wxpush/wechat"
+)
+
+// The admin dashboard: users and their reach, the WeChat token, paused
+// sending, the last 14 days and the audit log.
+
+func (s *Server) tokenView() views.TokenView {
+	if s.Tokens == nil {
+		return views.TokenView{}
+	}
+	st := s.Tokens.Status()
+	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: fmtTime(st.ExpiresAt)}
+	if !v.OK && st.LastError != "" {
+		v.Problem, v.Config = st.LastError, st.ConfigProblem
+	}
+	return v
+}
+
+func (s *Server) personRow(p store.Person) views.PersonRow {
+	r := views.PersonRow{ID: p.ID, Name: p.Name, IsAdmin: p.IsAdmin, Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
+	if p.Bound {
+		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), fmtTime(p.BoundAt)
+	} else {
+		r.Following = "—"
+	}
+	if p.Following != nil {
+		r.Following = map[bool]string{true: "已关注", false: "未关注"}[*p.Following]
+	}
+	if !p.LastInteraction.IsZero() {
+		r.LastInteraction = fmtTime(p.LastInteraction)
+	}
+	r.InWindow = service.InWindow(s.Now(), p.LastInteraction, p.LastEvent)
+	return r
+}
+
+// peoplePage is how many users the dashboard's table shows at once.
+const peoplePage = 50
+
+// containsFold reports whether sub is in s, ignoring case.
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	people, err := s.Store.People(ctx)
+	if err != nil {
+		return err
+	}
+	d := views.Dashboard{Token: s.tokenView(), Users: len(people)}
+	q := r.URL.Query()
+	d.Query = strings.TrimSpace(q.Get("q"))
+	if utf8.RuneCountInString(d.Query) > 64 {
+		d.Query = string([]rune(d.Query)[:64])
+	}
+	var matched []store.Person
+	now := s.Now()
+	for _, p := range people {
+		if p.Bound {
+			d.Bound++
+		}
+		if p.Following != nil && *p.Following {
+			d.Following++
+		}
+		if service.InWindow(now, p.LastInteraction, p.LastEvent) {
+			d.InWindow++
+		}
+		if d.Query == "" || containsFold(p.Name, d.Query) || containsFold(p.Nickname, d.Query) {
+			matched = append(matched, p)
+		}
+	}
+	// One page of the table: a site with thousands of users would
+	// otherwise get them all in one page.
+	d.Matched = len(matched)
+	d.Pages = max(1, (len(matched)+peoplePage-1)/peoplePage)
+	d.PageNo, _ = strconv.Atoi(q.Get("page"))
+	d.PageNo = min(max(d.PageNo, 1), d.Pages) // not a number, 0 or past the end: the nearest page
+	for _, p := range matched[(d.PageNo-1)*peoplePage : min(d.PageNo*peoplePage, len(matched))] {
+		d.People = append(d.People, s.personRow(p))
+	}
+	pageURL := func(n int) string {
+		v := url.Values{}
+		if d.Query != "" {
+			v.Set("q", d.Query)
+		}
+		if n > 1 {
+			v.Set("page", strconv.Itoa(n))
+		}
+		if len(v) == 0 {
+			return "/admin#users"
+		}
+		return "/admin?" + v.Encode() + "#users"
+	}
+	if d.PageNo > 1 {
+		d.PrevURL = pageURL(d.PageNo - 1)
+	}
+	if d.PageNo < d.Pages {
+		d.NextURL = pageURL(d.PageNo + 1)
+	}
+	for _, pz := range s.App.Paused() {
+		d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: service.KindLabel(pz.Kind), Until: fmtTime(pz.Until), Reason: pz.Reason})
+	}
+	if d.Days, err = s.chartDays(ctx); err != nil {
+		return err
+	}
+	entries, err := s.Store.AuditLog(ctx, 20)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		d.Audit = append(d.Audit, views.AuditRow{At: fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
+	}
+	switch r.URL.Query().Get("done") {
+	case "resumed":
+		d.Flash = "已恢复发送。"
+	case "refreshed":
+		d.Flash = "已从微信刷新关注状态。"
+	}
+	if e := r.URL.Query().Get("error"); e != "" {
+		d.Error = e
+	}
+	s.render(w, r, http.StatusOK, views.DashboardPage(s.page(r, "管理后台"), d))
+	return nil
+}
+
+// refreshFollowing asks WeChat which bound users follow the account.
+func (s *Server) refreshFollowing(w http.ResponseWriter, r *http.Request) error {
+	if _, err := s.App.RefreshFollowing(r.Context()); err != nil {
+		if e := service.AsError(err); e.Code == service.EUpstream {
+			http.Redirect(w, r, "/admin?error="+url.QueryEscape(e.Message), http.StatusSeeOther)
+			return nil
+		}
+		return err
+	}
+	http.Redirect(w, r, "/admin?done=refreshed", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) resumeOutbox(w http.ResponseWriter, r *http.Request) error {
+	u, _ := userFrom(r.Context())
+	if err := s.App.ResumeOutbox(r.Context(), service.UserActor(u), r.PostFormValue("kind")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/admin?done=resumed", http.StatusSeeOther)
+	return nil
+}
+
+var auditLabels = map[string]string{
+	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
+	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
+	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
+}
+
+func auditLabel(action string) string {
+	if l, ok := auditLabels[action]; ok {
+		return l
+	}
+	return action
+}
+
+// chartDays scales the last 14 days' deliveries into bar heights.
+func (s *Server) chartDays(ctx context.Context) ([]views.DayBar, error) {
+	days, err := s.Store.DeliveriesPerDay(ctx, 14)
+	if err != nil {
+		return nil, err
+	}
+	peak := 1
+	for _, d := range days {
+		peak = max(peak, d.Delivered+d.Sent+d.Failed+d.Pending)
+	}
+	h := func(n int) int {
+		if n == 0 {
+			return 0
+		}
+		return max(1, n*110/peak) // 110 of the chart's 120 px, at least 1 px when non-zero
+	}
+	out := make([]views.DayBar, len(days))
+	for i, d := range days {
+		out[i] = views.DayBar{Label: d.Day.Format("01-02"), Delivered: d.Delivered, Sent: d.Sent, Failed: d.Failed, Pending: d.Pending,
+			HDelivered: h(d.Delivered), HSent: h(d.Sent), HFailed: h(d.Failed), HPending: h(d.Pending)}
+	}
+	return out, nil
+}

@@ -1,0 +1,161 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/wxpush/wxpush/service"
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/views"
+	"github.com/wxpush/wxpush/wechat"
+)
+
+// The sent messages: the list, one message's deliveries with live
+// progress, and retrying failed deliveries.
+
+func progressOf(m store.Message) views.Progress {
+	c := m.Counts
+	p := views.Progress{MessageID: m.ID, Total: m.Total, Sent: c.Sent, Failed: c.Failed,
+		Pending: c.Pending(), Retrying: c.Retrying, Done: c.Pending() == 0}
+	if m.Total > 0 {
+		p.Percent = c.Final() * 100 / m.Total
+	}
+	return p
+}
+
+func (s *Server) messageRow(ctx context.Context, m store.Message) views.MessageRow {
+	summary := s.App.Summary(ctx, m)
+	author := m.Author
+	if author == "" {
+		author = map[string]string{"cli": "命令行", "api": "API", "sendkey": "推送链接"}[m.Source]
+	}
+	return views.MessageRow{ID: m.ID, When: fmtTime(m.CreatedAt), Kind: service.KindLabel(m.Kind), Summary: summary,
+		Author: author, Progress: progressOf(m)}
+}
+
+func (s *Server) messages(w http.ResponseWriter, r *http.Request) error {
+	const page = 50
+	before, _ := strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	ms, err := s.Store.Messages(r.Context(), page, before)
+	if err != nil {
+		return err
+	}
+	rows := make([]views.MessageRow, len(ms))
+	for i, m := range ms {
+		rows[i] = s.messageRow(r.Context(), m)
+	}
+	next := ""
+	if len(ms) == page {
+		next = "/admin/messages?before=" + strconv.FormatInt(ms[len(ms)-1].ID, 10)
+	}
+	s.render(w, r, http.StatusOK, views.MessagesPage(s.page(r, "发送记录"), rows, next))
+	return nil
+}
+
+func (s *Server) loadMessage(r *http.Request) (store.Message, error) {
+	id, err := service.ParseMessageID(r.PathValue("id"))
+	if err != nil {
+		return store.Message{}, err
+	}
+	return s.App.Message(r.Context(), id)
+}
+
+// maxListed bounds the deliveries shown on a message page.
+const maxListed = 500
+
+var stateLabels = map[string]string{
+	store.StateQueued: "排队中", store.StateSending: "发送中", store.StateSent: "已发送",
+	store.StateRetrying: "等待重试", store.StateFailed: "失败",
+}
+
+func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.DeliveryRow, int, error) {
+	ds, err := s.Store.DeliveriesPage(ctx, m.ID, maxListed)
+	if err != nil {
+		return nil, 0, err
+	}
+	hidden := max(0, m.Total-len(ds))
+	rows := make([]views.DeliveryRow, len(ds))
+	for i, d := range ds {
+		row := views.DeliveryRow{Name: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State,
+			StateLabel: stateLabels[d.State], Attempts: d.Attempts, ErrCode: d.ErrCode, Updated: fmtTime(d.UpdatedAt)}
+		if d.MsgID != 0 {
+			row.MsgID = strconv.FormatInt(d.MsgID, 10)
+		}
+		if d.ErrCode != 0 {
+			row.Error = fmt.Sprintf("%s（errcode %d：%s）", (&wechat.Error{Code: d.ErrCode}).Explain(), d.ErrCode, d.ErrMsg)
+		} else if d.ErrMsg != "" {
+			row.Error = d.ErrMsg
+		}
+		switch d.Receipt {
+		case store.ReceiptDelivered:
+			row.StateLabel = "已送达"
+			row.State = "delivered"
+		case store.ReceiptBlocked:
+			row.StateLabel, row.State, row.Error = "用户拒收", "blocked", "用户设置了拒收公众号消息（failed:user block）"
+		case store.ReceiptSysFailed:
+			row.StateLabel, row.State, row.Error = "送达失败", "blocked", "微信系统原因未送达（failed: system failed）"
+		}
+		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
+			row.Error = strings.TrimSpace(row.Error + " 将于 " + fmtTime(d.NextAttemptAt) + " 重试")
+		}
+		rows[i] = row
+	}
+	return rows, hidden, nil
+}
+
+func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.loadMessage(r)
+	if err != nil {
+		return err
+	}
+	ds, hidden, err := s.deliveryRows(r.Context(), m)
+	if err != nil {
+		return err
+	}
+	pv := views.Preview{Kind: m.Kind, Text: m.Body, URL: m.URL}
+	if m.Kind == store.KindTemplate {
+		pv.Title = m.TemplateID
+		content := ""
+		if t, err := s.Store.Template(r.Context(), m.TemplateID); err == nil {
+			pv.Title, content = t.Title, t.Content
+		}
+		pv.Lines = views.TemplateLines(content, m.Data)
+	}
+	d := views.MessageDetail{Row: s.messageRow(r.Context(), m), Preview: pv, Deliveries: ds, Hidden: hidden}
+	s.render(w, r, http.StatusOK, views.MessagePage(s.page(r, fmt.Sprintf("消息 #%d", m.ID)), d))
+	return nil
+}
+
+func (s *Server) messageProgress(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.loadMessage(r)
+	if err != nil {
+		return err
+	}
+	if !isHTMX(r) {
+		http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(m.ID, 10), http.StatusSeeOther)
+		return nil
+	}
+	ds, hidden, err := s.deliveryRows(r.Context(), m)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, views.MessageProgress(progressOf(m), ds, hidden))
+	return nil
+}
+
+func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
+	id, err := service.ParseMessageID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	u, _ := userFrom(r.Context())
+	if _, err := s.App.RetryFailed(r.Context(), service.UserActor(u), id); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	return nil
+}

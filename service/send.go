@@ -1,0 +1,315 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/wechat"
+)
+
+// SendRequest is a send as every adapter describes it: the dashboard's
+// compose form, the API's body, `wxpush send`'s flags.
+type SendRequest struct {
+	Kind       string // store.KindText or store.KindTemplate
+	Text       string
+	TemplateID string
+	Data       map[string]string
+	URL        string
+	All        bool     // every bound user
+	UserIDs    []int64  // or these users
+	UserNames  []string // and/or these users, by name
+}
+
+// MaxTextBytes bounds a customer-service text. WeChat documents no exact
+// figure for text; 2,048 bytes keeps well inside what it accepts (45002
+// beyond its limit).
+const MaxTextBytes = 2048
+
+// Send validates r, resolves its recipients and queues the message with
+// one delivery per recipient and its audit entry, in one transaction; then
+// it wakes the outbox. Failures are *Error:
+//   - ENotFound, reason "unknown_user": names that match no user (Fields["to"]);
+//   - EInvalid, reason "invalid_request": the content or recipients break a
+//     rule, field by field ("text", "template", "data.KEY", "url", "kind", "to");
+//   - EConflict, reason "not_bound": only the recipients are wrong — they
+//     exist but have not bound WeChat.
+//
+// Nothing is stored unless the whole send is.
+func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Message, error) {
+	ids, err := s.resolveNames(ctx, r)
+	if err != nil {
+		return store.Message{}, err
+	}
+	fe := fieldErrors{}
+	m, err := s.checkContent(ctx, r, fe)
+	if err != nil {
+		return store.Message{}, err
+	}
+	m.Source, m.CreatedBy = by.Via, by.UserID
+	rcpts, err := s.recipients(ctx, r.All, ids, fe)
+	if err != nil {
+		return store.Message{}, err
+	}
+	if len(fe) > 0 {
+		if _, ok := fe["to"]; ok && len(fe) == 1 && (r.All || len(ids) > 0) {
+			return store.Message{}, &Error{Code: EConflict, Reason: "not_bound", Message: fe["to"], Fields: fe}
+		}
+		return store.Message{}, &Error{Code: EInvalid, Reason: "invalid_request", Message: "消息没有发送：" + joinFields(fe), Fields: fe}
+	}
+	var audit func(store.Message) store.AuditEntry
+	if by.Name != "" && by.Via != "sendkey" {
+		to := "全部已绑定用户"
+		switch {
+		case r.All:
+		case len(r.UserNames) > 0 && len(r.UserIDs) == 0:
+			to = joinLimited(r.UserNames, 10)
+		default:
+			to = fmt.Sprintf("%d 位指定用户", len(rcpts))
+		}
+		audit = func(m store.Message) store.AuditEntry {
+			return store.AuditEntry{ActorID: by.UserID, Actor: by.Name, Action: "message.send", Target: fmt.Sprintf("消息 #%d", m.ID),
+				Detail: fmt.Sprintf("%s → %s（%d 人）：%s", KindLabel(m.Kind), to, m.Total, s.Summary(ctx, m))}
+		}
+	}
+	m, err = s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	if err != nil {
+		return store.Message{}, err
+	}
+	s.notify()
+	s.log.Info("message queued", "message", m.ID, "kind", m.Kind, "recipients", m.Total, "via", by.Via)
+	return m, nil
+}
+
+// resolveNames turns user names into ids, once; unknown names are an error
+// of their own, before anything else is checked.
+func (s *Service) resolveNames(ctx context.Context, r SendRequest) ([]int64, error) {
+	ids := slices.Clone(r.UserIDs)
+	var unknown []string
+	for _, name := range r.UserNames {
+		u, err := s.store.UserByName(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			unknown = append(unknown, name)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, u.ID)
+	}
+	if len(unknown) > 0 {
+		msg := "用户不存在：" + strings.Join(unknown, "、") + "。"
+		return nil, &Error{Code: ENotFound, Reason: "unknown_user", Message: msg, Fields: map[string]string{"to": msg}}
+	}
+	return ids, nil
+}
+
+// checkContent validates the message itself and returns it ready to store.
+func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldErrors) (store.Message, error) {
+	m := store.Message{Kind: r.Kind}
+	switch r.Kind {
+	case store.KindText:
+		text := strings.TrimSpace(r.Text)
+		switch {
+		case text == "":
+			fe.add("text", "请填写消息内容。")
+		case len(text) > MaxTextBytes:
+			fe.add("text", fmt.Sprintf("消息太长：最多 %d 字节（约 %d 个汉字），现在 %d 字节。", MaxTextBytes, MaxTextBytes/3, len(text)))
+		case !utf8.ValidString(text):
+			fe.add("text", "消息内容不是有效的 UTF-8 文本。")
+		}
+		m.Body = text
+	case store.KindTemplate:
+		t, err := s.store.Template(ctx, r.TemplateID)
+		switch {
+		case r.TemplateID == "":
+			fe.add("template", "请选择模板。")
+		case errors.Is(err, store.ErrNotFound):
+			fe.add("template", "模板不存在："+r.TemplateID+"。请先在后台同步模板。")
+		case err != nil:
+			return m, err
+		default:
+			keys := wechat.Template{Content: t.Content}.Keys()
+			data := map[string]string{}
+			for _, k := range keys {
+				if v, ok := r.Data[k]; ok {
+					data[k] = strings.TrimSpace(v)
+				}
+			}
+			for _, k := range keys {
+				// WeChat drops first and remark (docs/wechat.md, "Template
+				// message"); every other field is what the card shows, so an
+				// empty one is a mistake.
+				if data[k] == "" && k != "first" && k != "remark" {
+					fe.add("data."+k, "请填写此字段。")
+				}
+			}
+			for _, e := range wechat.CheckTemplateData(keys, data) {
+				fe.add("data."+e.Key, e.Msg)
+			}
+			for k := range r.Data {
+				if !slices.Contains(keys, k) {
+					fe.add("data."+k, "模板中没有这个字段。")
+				}
+			}
+			m.TemplateID, m.Data = t.ID, data
+		}
+		if r.URL != "" {
+			u, err := url.Parse(r.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				fe.add("url", "链接需以 http:// 或 https:// 开头。")
+			}
+			m.URL = r.URL
+		}
+	default:
+		fe.add("kind", "消息类型只能是 text（客服消息）或 template（模板消息）。")
+	}
+	return m, nil
+}
+
+// recipients returns the bound users to deliver to; who cannot be reached
+// is reported under "to".
+func (s *Service) recipients(ctx context.Context, all bool, ids []int64, fe fieldErrors) ([]store.Recipient, error) {
+	switch {
+	case all:
+		rcpts, err := s.store.Recipients(ctx, true, nil)
+		if err == nil && len(rcpts) == 0 {
+			fe.add("to", "还没有已绑定微信的用户。")
+		}
+		return rcpts, err
+	case len(ids) == 0:
+		fe.add("to", "请选择接收人。")
+		return nil, nil
+	}
+	ids = dedupe(ids)
+	rcpts, err := s.store.Recipients(ctx, false, ids)
+	if err != nil || len(rcpts) == len(ids) {
+		return rcpts, err
+	}
+	bound := map[int64]bool{}
+	for _, rc := range rcpts {
+		bound[rc.UserID] = true
+	}
+	var missing []string
+	for _, id := range ids {
+		if bound[id] {
+			continue
+		}
+		if u, err := s.store.UserByID(ctx, id); err == nil {
+			missing = append(missing, u.Name)
+		} else {
+			missing = append(missing, fmt.Sprintf("#%d", id))
+		}
+	}
+	fe.add("to", "这些用户还没有绑定微信："+strings.Join(missing, "、")+"。")
+	return rcpts, nil
+}
+
+func dedupe(ids []int64) []int64 {
+	seen := map[int64]bool{}
+	out := ids[:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// joinLimited lists names, the first n of them.
+func joinLimited(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, "、")
+	}
+	return fmt.Sprintf("%s 等 %d 人", strings.Join(names[:n], "、"), len(names))
+}
+
+// joinFields lists field messages in a stable order.
+func joinFields(fe map[string]string) string {
+	keys := make([]string, 0, len(fe))
+	for k := range fe {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "：" + fe[k]
+	}
+	return strings.Join(parts, "；")
+}
+
+// Summary is a message's content in one line, for lists and the audit log:
+// the text, or the template's values in the template's own field order.
+func (s *Service) Summary(ctx context.Context, m store.Message) string {
+	if m.Kind != store.KindTemplate {
+		return m.Body
+	}
+	if len(m.Data) == 0 {
+		return m.TemplateID
+	}
+	var keys []string
+	if t, err := s.store.Template(ctx, m.TemplateID); err == nil {
+		keys = wechat.Template{Content: t.Content}.Keys()
+	}
+	// Keys the template no longer has (or all of them, when it is gone)
+	// follow in name order.
+	var rest []string
+	for k := range m.Data {
+		if !slices.Contains(keys, k) {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	var vals []string
+	for _, k := range append(keys, rest...) {
+		if v, ok := m.Data[k]; ok && v != "" {
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) == 0 {
+		return m.TemplateID
+	}
+	return strings.Join(vals, " · ")
+}
+
+// RetryFailed re-queues a message's failed deliveries.
+func (s *Service) RetryFailed(ctx context.Context, by Actor, messageID int64) (int64, error) {
+	if _, err := s.Message(ctx, messageID); err != nil {
+		return 0, err
+	}
+	n, err := s.store.RetryFailed(ctx, messageID, s.now())
+	if err != nil {
+		return 0, err
+	}
+	s.log.Info("retry failed deliveries", "message", messageID, "count", n, "by", by.Name)
+	s.audit(ctx, by, "message.retry", fmt.Sprintf("消息 #%d", messageID), fmt.Sprintf("重试 %d 条失败的投递", n))
+	s.notify()
+	return n, nil
+}
+
+// Message returns a message with its counts; ENotFound when there is none.
+func (s *Service) Message(ctx context.Context, id int64) (store.Message, error) {
+	m, err := s.store.Message(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return m, &Error{Code: ENotFound, Message: "没有这条消息。"}
+	}
+	return m, err
+}
+
+// ParseMessageID reads a message id from a path segment: ENotFound when it
+// is not one.
+func ParseMessageID(v string) (int64, error) {
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, &Error{Code: ENotFound, Message: "没有这条消息。"}
+	}
+	return id, nil
+}
