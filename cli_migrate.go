@@ -39,4 +39,3 @@ func runMigrate(ctx context.Context, args []string, env func(string) string, std
 	}
 	return nil
 }
-

@@ -62,4 +62,3 @@ func runUser(ctx context.Context, args []string, env func(string) string, stdin 
 	fmt.Fprintf(stdout, "created %s %q (id %s)\n", role, u.Name, u.PublicID)
 	return nil
 }
-

@@ -209,4 +209,3 @@ func jsonTypeName(t reflect.Type) string {
 		return " " + t.Kind().String()
 	}
 }
-

@@ -94,4 +94,3 @@ func (s *Server) rotateSendKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.renderAccount(w, r, msg, s.Config.BaseURL.JoinPath("/send", key).String())
 }
-
