@@ -133,6 +133,11 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	if err := c.check(); err != nil {
 		return err
 	}
+	unlock, err := store.LockServe(c.DB) // one server per database
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	log, err := newLogger(c, stderr)
 	if err != nil {
 		return err

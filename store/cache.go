@@ -8,9 +8,9 @@ import (
 // cache keeps in memory what every authenticated request, API call and
 // binding-page poll reads — users, binding tokens, bindings, recipients,
 // templates, API tokens — written through by this Store's own methods.
-// wxpush is one process per database (SQLite, one outbox), so the store
-// sees every write; a miss falls back to SQL, which covers rows written by
-// other commands (wxpush user add).
+// One server serves a database (LockServe); what other processes write
+// (wxpush send, wxpush user add) drops the whole cache within
+// externalPollEvery (external.go), and a miss falls back to SQL.
 //
 // A fill (caching what SQL returned) races with write-throughs: a read that
 // began before a write can finish after it. gen counts write-throughs, and

@@ -71,8 +71,7 @@ func (s *Store) ingestOne(tx *wtx, in Inbound) (dup bool, err error) {
 			_, err = tx.ExecContext(ctx, setFollowingSQL, in.OpenID, true, at)
 		}
 	case in.Event == "TEMPLATESENDJOBFINISH" && in.TemplateMsgID != 0:
-		_, err = tx.ExecContext(ctx,
-			`UPDATE deliveries SET receipt = ?, receipt_at = ? WHERE msgid = ?`, in.Receipt, now, in.TemplateMsgID)
+		err = applyReceipt(ctx, tx, in.TemplateMsgID, in.Receipt, now)
 	}
 	return false, err
 }

@@ -420,7 +420,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 				return err
 			}
 		}
-		return nil
+		return s.applyPendingReceipts(ctx, tx, rs) // receipts that came first (receipts.go)
 	})
 }
 

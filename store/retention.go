@@ -19,6 +19,9 @@ type Pruned struct {
 	Deliveries int64
 	Inbound    int64
 	Audit      int64
+	// PendingReceipts: receipts kept for a msgid that never came, a day
+	// after their arrival (always pruned, whatever the Retention).
+	PendingReceipts int64
 }
 
 // pruneBatch bounds one delete transaction, so that pruning a large
@@ -58,6 +61,9 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		if p.Inbound, err = s.PruneInbound(ctx, now.Add(-r.Inbound)); err != nil {
 			return p, err
 		}
+	}
+	if p.PendingReceipts, err = s.prunePendingReceipts(ctx, now); err != nil {
+		return p, err
 	}
 	if r.Audit > 0 {
 		p.Audit, err = s.deleteBatches(ctx,

@@ -52,6 +52,9 @@ type Store struct {
 	closeOnce      sync.Once
 	// writerStarted: Open started writeLoop (OpenNoMigrate does not).
 	writerStarted bool
+	// ext, watchDone: commits by other processes (external.go).
+	ext       dataVersion
+	watchDone chan struct{}
 
 	// sendKeyTouches throttles send-key last-used writes to one a minute
 	// per user (user id → time.Time).
@@ -69,9 +72,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
 	}
+	if _, err := s.pollExternalWrites(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
 	s.writerStarted = true
 	go s.writeLoop()
 	go s.checkpointLoop(s.ckdb)
+	go s.watchExternalWrites()
 	return s, nil
 }
 
@@ -115,7 +123,8 @@ func openNoMigrate(path string) (*Store, error) {
 	}
 	ckdb.SetMaxOpenConns(1)
 	return &Store{wdb: newPool(wdb), rdb: newPool(rdb), ckdb: ckdb, now: time.Now, bcryptCost: bcrypt.DefaultCost, cache: newCache(),
-		writes: make(chan writeReq), closed: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{})}, nil
+		writes: make(chan writeReq), closed: make(chan struct{}), writerDone: make(chan struct{}), checkpointDone: make(chan struct{}),
+		watchDone: make(chan struct{})}, nil
 }
 
 // SetClock replaces the store's clock; tests use it to expire tokens.
@@ -129,7 +138,7 @@ func (s *Store) Close() error {
 			return
 		}
 		timeout := time.After(5 * time.Second)
-		for _, done := range []chan struct{}{s.writerDone, s.checkpointDone} {
+		for _, done := range []chan struct{}{s.writerDone, s.checkpointDone, s.watchDone} {
 			select {
 			case <-done:
 			case <-timeout:

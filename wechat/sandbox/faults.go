@@ -28,6 +28,13 @@ type Faults struct {
 	// admitted per Beijing day; the rest answer 45009 until midnight Beijing
 	// time or ResetQuota (§6).
 	DailyQuota int
+	// ReceiptFirst pushes a fresh template send's TEMPLATESENDJOBFINISH
+	// before the send is answered, and answers only once the app has
+	// answered the push (or every attempt failed): the app learns the
+	// outcome before the msgid it reports on. Real WeChat pushes the
+	// receipt on its own connection, so it can arrive in either order; by
+	// default the sandbox pushes it after answering, concurrently.
+	ReceiptFirst bool
 }
 
 // limitedAPI names the APIs that faults and quotas apply to.

@@ -175,7 +175,8 @@ type sendResult struct {
 // user follows (43004); then client_msg_id: a repeat within 10 minutes
 // answers the first send's msgid and delivers nothing. A fresh send is
 // followed by its TEMPLATESENDJOBFINISH push ("failed:user block" when the
-// user refuses the account's messages; then the card is not shown).
+// user refuses the account's messages; then the card is not shown), or
+// preceded by it with Faults.ReceiptFirst.
 func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 	f := s.faults.Load()
 	if s.injectFault(w, f) {
@@ -257,7 +258,11 @@ func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.fresh {
-		if s.opts.ServerURL != "" {
+		switch {
+		case s.opts.ServerURL == "":
+		case f.ReceiptFirst:
+			s.deliverPush(s.jobFinished(body.ToUser, res.msgid, res.blocked, now), nil)
+		default:
 			s.pushAsync(s.jobFinished(body.ToUser, res.msgid, res.blocked, now))
 		}
 		if s.opts.OnTemplateSent != nil {

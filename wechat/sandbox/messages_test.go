@@ -942,3 +942,29 @@ func BenchmarkTemplateSend(b *testing.B) {
 		})
 	}
 }
+
+// The home page's fault form turns ReceiptFirst on and off, and refuses a
+// value a checkbox cannot send.
+func TestHomePage_ReceiptFirstCheckbox(t *testing.T) {
+	a := newAPI(t, Options{})
+	c := browser(t)
+	const box = `<input type="checkbox" id="receipt-first" name="receipt_first"`
+	if _, page := get(t, c, a.srv.URL+"/"); !strings.Contains(page, box+">") {
+		t.Fatalf("home lacks the unchecked receipt-first box:\n%s", page)
+	}
+	if resp := post(t, c, a.srv.URL+"/faults", url.Values{"receipt_first": {"on"}, "per_second": {"5"}}); resp.StatusCode != http.StatusSeeOther ||
+		a.sb.Faults() != (Faults{ReceiptFirst: true, PerSecondLimit: 5}) {
+		t.Fatalf("set receipt first: %d %+v", resp.StatusCode, a.sb.Faults())
+	}
+	if _, page := get(t, c, a.srv.URL+"/"); !strings.Contains(page, box+" checked>") {
+		t.Error("home does not show receipt-first as checked")
+	}
+	resp := post(t, c, a.srv.URL+"/faults", url.Values{"receipt_first": {"yes"}})
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !a.sb.Faults().ReceiptFirst || !strings.Contains(string(body), "回执先到为勾选项") {
+		t.Errorf("bad receipt_first: %d %+v", resp.StatusCode, a.sb.Faults())
+	}
+	if resp := post(t, c, a.srv.URL+"/faults", url.Values{}); resp.StatusCode != http.StatusSeeOther || a.sb.Faults() != (Faults{}) {
+		t.Errorf("unchecked: %d %+v", resp.StatusCode, a.sb.Faults())
+	}
+}

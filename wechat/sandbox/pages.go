@@ -122,7 +122,8 @@ func (s *Sandbox) handleAddTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSetFaults: POST /faults sets the fault injection from the form:
-// latency in milliseconds, rates in percent, limits as counts (empty = 0).
+// latency in milliseconds, rates in percent, limits as counts (empty = 0),
+// receipt_first a checkbox (on, or absent for off).
 func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 	num := func(name string, max float64) (float64, bool) {
 		v := strings.TrimSpace(r.PostFormValue(name))
@@ -137,8 +138,10 @@ func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 	p500, ok3 := num("http500_pct", 100)
 	perSec, ok4 := num("per_second", 1e9)
 	daily, ok5 := num("daily_quota", 1e9)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
-		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额为非负整数"})
+	first := r.PostFormValue("receipt_first")
+	ok6 := first == "" || first == "on"
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
+		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额为非负整数，回执先到为勾选项"})
 		return
 	}
 	s.SetFaults(Faults{
@@ -147,6 +150,7 @@ func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 		HTTP500Rate:    p500 / 100,
 		PerSecondLimit: int(perSec),
 		DailyQuota:     int(daily),
+		ReceiptFirst:   first == "on",
 	})
 	s.backHome(w, r)
 }

@@ -721,3 +721,48 @@ func BenchmarkPushNow(b *testing.B) {
 		}
 	}
 }
+
+// With Faults.ReceiptFirst the app has the receipt, and has answered it,
+// before the template send is answered: the order real WeChat can produce
+// and the app must cope with.
+func TestPush_ReceiptFirstArrivesBeforeTheSendIsAnswered(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	note := func(s string) {
+		mu.Lock()
+		order = append(order, s)
+		mu.Unlock()
+	}
+	app := newAppServer(t, ModeSafe, func(req appRequest, n int) (int, []byte, time.Duration) {
+		note("push")
+		return http.StatusOK, []byte("success"), 0
+	})
+	a := newPushSandbox(t, Options{Faults: Faults{ReceiptFirst: true}}, app)
+	if !a.sb.Faults().ReceiptFirst {
+		t.Fatal("Options.Faults.ReceiptFirst not applied")
+	}
+	zhang := a.sb.Users()[0].OpenID
+	tok := a.token()
+	for i := range 3 {
+		r := a.sendTemplate(tok, statusBody(a.sb, zhang))
+		note("answer")
+		wantCode(t, "send", r, 0, "ok")
+		// No WaitPushes: the push must already be done.
+		reqs := app.requests()
+		if len(reqs) != i+1 {
+			t.Fatalf("send %d answered with %d receipts pushed, want %d", i+1, len(reqs), i+1)
+		}
+		in := app.inbound(reqs[i])
+		if in.Event != "TEMPLATESENDJOBFINISH" || in.TemplateMsgID != msgidOf(t, r) || in.Status != "success" {
+			t.Errorf("receipt %+v for msgid %d", in, msgidOf(t, r))
+		}
+		if ps := a.sb.Pushes(); len(ps) != i+1 || ps[i].Status != 200 || ps[i].Err != "" {
+			t.Errorf("push log %+v", ps)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := strings.Join(order, ","); got != "push,answer,push,answer,push,answer" {
+		t.Errorf("order %s, want each receipt pushed before its send is answered", got)
+	}
+}
