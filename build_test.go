@@ -27,10 +27,8 @@ var staticBuildArgs = []string{
 }
 
 func TestStaticBinary_StartsAnswersHealthzAndPrintsVersion(t *testing.T) {
+	skipUnderShort(t, "builds the static binary (a minute or two cold)")
 	ci := os.Getenv("CI") == "true"
-	if testing.Short() && !ci {
-		t.Skip("builds the static binary (a minute or two cold); skipped with -short")
-	}
 	if runtime.GOOS != "linux" {
 		t.Skip("the static build is for Linux")
 	}

@@ -40,6 +40,7 @@ func chromiumPath(t *testing.T) string {
 // newBrowser starts headless Chromium and returns a tab context.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	skipUnderShort(t, "drives headless Chromium (seconds per test)")
 	// Chromium's helper processes may still write to their profile for a
 	// moment after the browser is closed, so t.TempDir's strict cleanup
 	// would fail the test; remove the profile best-effort instead.

@@ -1,47 +1,67 @@
 package handlers
 
 import (
-	"math"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
+// bucketSweepEvery is how often allow looks for buckets to forget.
+const bucketSweepEvery = time.Minute
+
 // bucketLimiter is a token bucket per key: on average rate requests a
-// second, up to burst at once. Keys are API token ids, which admins create
-// by hand, so the map stays small.
+// second, up to burst at once. Keys are API token ids and user ids (one
+// personal send key each), so there can be as many buckets as users: a
+// bucket that has filled up again is forgotten, which changes nothing
+// (a new one starts full), and the map holds only keys used recently.
 type bucketLimiter struct {
+	rate  float64
+	burst float64 // a float for the API's error message (%g)
+
 	mu      sync.Mutex
-	rate    float64
-	burst   float64
-	buckets map[int64]*bucketState
+	buckets map[int64]*rate.Limiter
+	swept   time.Time
 }
 
-type bucketState struct {
-	tokens float64
-	at     time.Time
+func newBucketLimiter(r float64, burst int) *bucketLimiter {
+	return &bucketLimiter{rate: r, burst: float64(burst), buckets: map[int64]*rate.Limiter{}}
 }
 
-func newBucketLimiter(rate float64, burst int) *bucketLimiter {
-	return &bucketLimiter{rate: rate, burst: float64(burst), buckets: map[int64]*bucketState{}}
-}
-
-// allow spends one token of key's bucket. When none is left it returns
-// false and how long until one is.
+// allow spends one token of key's bucket at now (the server's clock, so
+// tests can move it). When none is left it returns false and how long
+// until one is.
 func (l *bucketLimiter) allow(key int64, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.sweep(now)
 	b, ok := l.buckets[key]
 	if !ok {
-		b = &bucketState{tokens: l.burst, at: now}
+		b = rate.NewLimiter(rate.Limit(l.rate), int(l.burst))
 		l.buckets[key] = b
 	}
-	if now.After(b.at) {
-		b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
-		b.at = now
+	r := b.ReserveN(now, 1)
+	if !r.OK() {
+		return false, rate.InfDuration
 	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	if wait := r.DelayFrom(now); wait > 0 {
+		// Refused: give the token back, this request is not coming later.
+		r.CancelAt(now)
+		return false, wait
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return true, 0
+}
+
+// sweep forgets the buckets that are full again, at most once per
+// bucketSweepEvery. l.mu must be held.
+func (l *bucketLimiter) sweep(now time.Time) {
+	if now.Sub(l.swept) < bucketSweepEvery {
+		return
+	}
+	l.swept = now
+	for key, b := range l.buckets {
+		if b.TokensAt(now) >= l.burst {
+			delete(l.buckets, key)
+		}
+	}
 }

@@ -2,50 +2,26 @@ package outbox
 
 import (
 	"context"
-	"sync"
-	"time"
+	"math"
+
+	"golang.org/x/time/rate"
 )
 
 // limiter spaces out send starts to a rate per second (a token bucket with
 // a burst of one second's worth). A zero rate means no limit.
 type limiter struct {
-	mu     sync.Mutex
-	every  time.Duration
-	next   time.Time
-	burst  time.Duration
-	enable bool
+	lim *rate.Limiter
 }
 
 func newLimiter(perSecond float64) *limiter {
 	if perSecond <= 0 {
-		return &limiter{}
+		return &limiter{lim: rate.NewLimiter(rate.Inf, 0)}
 	}
-	every := time.Duration(float64(time.Second) / perSecond)
-	return &limiter{every: every, burst: time.Second, enable: true}
+	return &limiter{lim: rate.NewLimiter(rate.Limit(perSecond), int(max(1, math.Ceil(perSecond))))}
 }
 
+// wait blocks until a send may start or ctx ends; it returns ctx's error
+// if ctx is already done, even with no limit.
 func (l *limiter) wait(ctx context.Context) error {
-	if !l.enable {
-		return ctx.Err()
-	}
-	l.mu.Lock()
-	now := time.Now()
-	if floor := now.Add(-l.burst); l.next.Before(floor) {
-		l.next = floor
-	}
-	at := l.next
-	l.next = l.next.Add(l.every)
-	l.mu.Unlock()
-	d := at.Sub(now)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return l.lim.Wait(ctx)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"sync"
 )
 
@@ -15,8 +16,25 @@ import (
 // prepared for that query text.
 
 // maxStmts bounds a pool's statement cache; queries beyond it run
-// unprepared. The store's query texts are a fixed set well below it.
+// unprepared. The store's query texts are a fixed set well below it: no
+// query text depends on its arguments — a list of values goes in as one
+// JSON array parameter (jsonArray), never as a variable number of "?".
 const maxStmts = 256
+
+// jsonArray encodes vs as a JSON array, for "x IN (SELECT value FROM
+// json_each(?))": one query text whatever the list's length. It is "[]",
+// never "null", for an empty list: json_each('null') yields one NULL row,
+// and "x NOT IN (NULL)" is never true.
+func jsonArray[T int64 | string](vs []T) string {
+	if len(vs) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(vs)
+	if err != nil {
+		panic(err) // integers and strings always encode
+	}
+	return string(b)
+}
 
 // pool is a connection pool with a statement cache.
 type pool struct {

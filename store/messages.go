@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -330,21 +329,9 @@ func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
 // (counting the attempt) and returns them. Kinds in skip are paused and
 // left alone.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, skip []string) ([]Delivery, error) {
-	q := `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
-	      WHERE id IN (SELECT id FROM deliveries WHERE state IN ('queued', 'retrying') AND next_attempt_at <= ?`
-	args := []any{now.UnixMilli(), now.UnixMilli()}
-	if len(skip) > 0 {
-		q += ` AND kind NOT IN (?` + strings.Repeat(", ?", len(skip)-1) + `)`
-		for _, k := range skip {
-			args = append(args, k)
-		}
-	}
-	q += ` ORDER BY next_attempt_at, id LIMIT ?)
-	      RETURNING id, message_id, kind, COALESCE(user_id, 0), openid, attempts`
-	args = append(args, limit)
 	var out []Delivery
 	err := s.tx(ctx, func(tx *wtx) error {
-		rows, err := tx.QueryContext(ctx, q, args...)
+		rows, err := tx.QueryContext(ctx, claimDueSQL, now.UnixMilli(), now.UnixMilli(), jsonArray(skip), limit)
 		if err != nil {
 			return err
 		}
@@ -361,19 +348,16 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, skip []s
 	return out, err
 }
 
+const claimDueSQL = `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
+	WHERE id IN (SELECT id FROM deliveries WHERE state IN ('queued', 'retrying') AND next_attempt_at <= ?
+	             AND kind NOT IN (SELECT value FROM json_each(?)) ORDER BY next_attempt_at, id LIMIT ?)
+	RETURNING id, message_id, kind, COALESCE(user_id, 0), openid, attempts`
+
 // NextDue returns when the earliest queued or retrying delivery of a kind
 // not in skip becomes due; ok is false when there is none.
 func (s *Store) NextDue(ctx context.Context, skip []string) (at time.Time, ok bool, err error) {
-	q := `SELECT min(next_attempt_at) FROM deliveries WHERE state IN ('queued', 'retrying')`
-	var args []any
-	if len(skip) > 0 {
-		q += ` AND kind NOT IN (?` + strings.Repeat(", ?", len(skip)-1) + `)`
-		for _, k := range skip {
-			args = append(args, k)
-		}
-	}
 	var ms sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, q, args...).Scan(&ms); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, nextDueSQL, jsonArray(skip)).Scan(&ms); err != nil {
 		return time.Time{}, false, err
 	}
 	if !ms.Valid {
@@ -381,6 +365,9 @@ func (s *Store) NextDue(ctx context.Context, skip []string) (at time.Time, ok bo
 	}
 	return fromMs(ms.Int64), true, nil
 }
+
+const nextDueSQL = `SELECT min(next_attempt_at) FROM deliveries WHERE state IN ('queued', 'retrying')
+	AND kind NOT IN (SELECT value FROM json_each(?))`
 
 // Result is the outcome of one delivery attempt.
 type Result struct {

@@ -81,16 +81,13 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 		}
 	}
 	gen := s.cache.generation()
-	q := `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id`
-	var args []any
-	if !all {
-		q += ` WHERE u.id IN (?` + strings.Repeat(", ?", len(userIDs)-1) + `)`
-		for _, id := range userIDs {
-			args = append(args, id)
-		}
+	var rows *sql.Rows
+	var err error
+	if all {
+		rows, err = s.rdb.QueryContext(ctx, allRecipientsSQL)
+	} else {
+		rows, err = s.rdb.QueryContext(ctx, recipientsSQL, jsonArray(userIDs))
 	}
-	q += ` ORDER BY u.name`
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +116,14 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 	})
 	return out, nil
 }
+
+const allRecipientsSQL = `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id ORDER BY u.name`
+
+// recipientsSQL takes the ids as one JSON array, so that any number of
+// them is one query text (see jsonArray); SQLite walks the list and looks
+// each id up by primary key in bindings and users.
+const recipientsSQL = `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id
+	WHERE u.id IN (SELECT value FROM json_each(?)) ORDER BY u.name`
 
 // SetFollowing records whether an openid follows the account, as WeChat
 // reported it at `at`.

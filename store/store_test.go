@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -275,5 +276,67 @@ func TestMessages_ListsCountsPerMessage(t *testing.T) {
 	}
 	if page, _ := s.DeliveriesPage(ctx, m1.ID, 1); len(page) != 1 || page[0].State != store.StateFailed {
 		t.Errorf("first page %+v: want the failed delivery first", page)
+	}
+}
+
+// Paused kinds are passed as a list: none, one or both are left alone.
+func TestClaimDueAndNextDue_SkipPausedKinds(t *testing.T) {
+	tests := []struct {
+		name    string
+		skip    []string
+		claimed []string // kinds, in due order
+		nextDue string   // the kind whose delivery is due first; "" none
+	}{
+		{"nil", nil, []string{store.KindText, store.KindTemplate}, store.KindText},
+		{"empty", []string{}, []string{store.KindText, store.KindTemplate}, store.KindText},
+		{"text", []string{store.KindText}, []string{store.KindTemplate}, store.KindTemplate},
+		{"template", []string{store.KindTemplate}, []string{store.KindText}, store.KindText},
+		{"both", []string{store.KindTemplate, store.KindText}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s, c := openStore(t)
+			u, err := s.CreateUser(ctx, "alice", "password-1", false, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rcpt := []store.Recipient{{UserID: u.ID, OpenID: "oAlice"}}
+			due := map[string]time.Time{}
+			for _, m := range []store.Message{
+				{Kind: store.KindText, Body: "hi", Source: "test"},
+				{Kind: store.KindTemplate, TemplateID: "T1", Source: "test"},
+			} {
+				if _, err := s.EnqueueMessage(ctx, m, rcpt); err != nil {
+					t.Fatal(err)
+				}
+				due[m.Kind] = c.Now()
+				c.Advance(time.Second)
+			}
+
+			at, ok, err := s.NextDue(ctx, tt.skip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.nextDue == "" {
+				if ok {
+					t.Errorf("NextDue = %v; want none", at)
+				}
+			} else if !ok || !at.Equal(due[tt.nextDue]) {
+				t.Errorf("NextDue = %v, %v; want the %s delivery's %v", at, ok, tt.nextDue, due[tt.nextDue])
+			}
+
+			ds, err := s.ClaimDue(ctx, c.Now(), 10, tt.skip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, d := range ds {
+				kinds = append(kinds, d.Kind)
+			}
+			if !slices.Equal(kinds, tt.claimed) {
+				t.Errorf("ClaimDue claimed %v; want %v", kinds, tt.claimed)
+			}
+		})
 	}
 }
