@@ -163,14 +163,18 @@ type apiRecipient struct {
 }
 
 type apiMessage struct {
-	ID         int64          `json:"id"`
-	Kind       string         `json:"kind"`
-	Source     string         `json:"source"`
-	CreatedAt  string         `json:"created_at"`
-	Total      int            `json:"total"`
-	Counts     apiCounts      `json:"counts"`
-	Done       bool           `json:"done"`
-	Recipients []apiRecipient `json:"recipients"`
+	ID        int64     `json:"id"`
+	Kind      string    `json:"kind"`
+	Source    string    `json:"source"`
+	CreatedAt string    `json:"created_at"`
+	Total     int       `json:"total"`
+	Counts    apiCounts `json:"counts"`
+	Done      bool      `json:"done"`
+	// While WeChat's daily quota (45009) stops this message's kind, when
+	// sending resumes and why.
+	PausedUntil  *string        `json:"paused_until"`
+	PausedReason *string        `json:"paused_reason"`
+	Recipients   []apiRecipient `json:"recipients"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -197,6 +201,12 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 	out := apiMessage{ID: m.ID, Kind: m.Kind, Source: m.Source, CreatedAt: rfc3339(m.CreatedAt), Total: m.Total,
 		Counts: apiCounts{Queued: c.Queued, Sending: c.Sending, Sent: c.Sent, Retrying: c.Retrying, Failed: c.Failed},
 		Done:   c.Pending() == 0, Recipients: make([]apiRecipient, len(ds))}
+	for _, p := range s.App.Paused() {
+		if p.Kind == m.Kind && !out.Done {
+			until, reason := rfc3339(p.Until), p.Reason
+			out.PausedUntil, out.PausedReason = &until, &reason
+		}
+	}
 	for i, d := range ds {
 		rc := apiRecipient{User: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State, Attempts: d.Attempts,
 			ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, UpdatedAt: rfc3339(d.UpdatedAt)}

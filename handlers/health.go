@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/wxpush/wxpush/wechat"
@@ -21,8 +22,15 @@ const (
 )
 
 type readyCheck struct {
-	OK     bool   `json:"ok"`
-	Reason string `json:"reason,omitempty"`
+	OK     bool        `json:"ok"`
+	Reason string      `json:"reason,omitempty"`
+	Paused []pauseInfo `json:"paused,omitempty"` // the outbox check: kinds WeChat's daily quota stopped
+}
+
+type pauseInfo struct {
+	Kind   string `json:"kind"`
+	Until  string `json:"until"` // RFC 3339
+	Reason string `json:"reason"`
 }
 
 type readyReport struct {
@@ -45,6 +53,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	rep := readyReport{Status: "ready", Checks: map[string]readyCheck{
 		"database": s.checkDatabase(r.Context()),
 		"wechat":   s.checkWeChat(r.Context()),
+		"outbox":   s.checkOutbox(),
 	}}
 	status := http.StatusOK
 	for _, c := range rep.Checks {
@@ -61,6 +70,20 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	enc.Encode(rep)
+}
+
+// checkOutbox reports sending paused by WeChat's daily quota (45009). It
+// stays ok: the instance still accepts work, which goes out when the quota
+// resets; the reason says why nothing moves meanwhile.
+func (s *Server) checkOutbox() readyCheck {
+	c := readyCheck{OK: true}
+	var reasons []string
+	for _, p := range s.App.Paused() {
+		c.Paused = append(c.Paused, pauseInfo{Kind: p.Kind, Until: rfc3339(p.Until), Reason: p.Reason})
+		reasons = append(reasons, fmt.Sprintf("%s paused until %s (%s)", p.Kind, rfc3339(p.Until), p.Reason))
+	}
+	c.Reason = strings.Join(reasons, "; ")
+	return c
 }
 
 func (s *Server) checkDatabase(ctx context.Context) readyCheck {
