@@ -157,7 +157,7 @@ func (a *App) jobs() []job {
 					a.log.Error("retention: pruning failed", "err", err)
 				} else if p != (store.Pruned{}) {
 					a.log.Info("retention: pruned", "messages", p.Messages, "deliveries", p.Deliveries,
-						"inbound_events", p.Inbound, "audit_entries", p.Audit, "pending_receipts", p.PendingReceipts)
+						"inbound_events", p.Inbound, "audit_entries", p.Audit, "pending_receipts", p.PendingReceipts, "idempotency_keys", p.IdempotencyKeys)
 				}
 			})
 		}},

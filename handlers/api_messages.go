@@ -96,6 +96,10 @@ func summarize(fields map[string]string) string {
 
 // apiSend queues a message: POST /api/v1/messages.
 func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APIToken) error {
+	idem, err := idempotency(r, "token:"+strconv.FormatInt(tok.ID, 10))
+	if err != nil {
+		return err
+	}
 	var body apiSendBody
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
@@ -104,6 +108,7 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 	if err != nil {
 		return err
 	}
+	req.Idempotency = idem
 	m, err := s.App.Send(r.Context(), service.APIActor(tok), req)
 	var se *service.Error
 	if errors.As(err, &se) && se.Fields != nil {
@@ -121,9 +126,13 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 		}
 		return badRequest(summarize(fields), fields)
 	}
+	if se != nil && se.Reason == "idempotency_key_reused" {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: se.Reason, Message: se.Message}
+	}
 	if err != nil {
 		return err
 	}
+	markReplayed(w, idem)
 	loc := "/api/v1/messages/" + strconv.FormatInt(m.ID, 10)
 	w.Header().Set("Location", loc)
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "recipients": m.Total, "status_url": loc})

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,11 +63,15 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		return apiErr(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("推送太频繁，请 %d 秒后再试。", secs))
 	}
+	idem, err := idempotency(r, sendKeyScope(r.PathValue("key")))
+	if err != nil {
+		return err
+	}
 	title, content, link, err := pushParams(r)
 	if err != nil {
 		return apiErr(http.StatusBadRequest, "invalid_request", err.Error())
 	}
-	msg, err := s.App.PushToUser(ctx, u, service.Push{Title: title, Content: content, URL: link})
+	msg, err := s.App.PushToUser(ctx, u, service.Push{Title: title, Content: content, URL: link, Idempotency: idem})
 	var se *service.Error
 	if errors.As(err, &se) && se.Fields != nil {
 		status := http.StatusBadRequest
@@ -74,9 +80,13 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 		}
 		return &Error{Status: status, Code: "invalid_request", Message: se.Message, Fields: se.Fields}
 	}
+	if se != nil && se.Reason == "idempotency_key_reused" {
+		return &Error{Status: http.StatusUnprocessableEntity, Code: se.Reason, Message: se.Message}
+	}
 	if err != nil {
 		return err
 	}
+	markReplayed(w, idem)
 	writeJSON(w, http.StatusAccepted, map[string]any{"code": 0, "message": "ok", "data": map[string]any{"id": msg.ID}})
 	return nil
 }
@@ -93,4 +103,11 @@ func (s *Server) rotateSendKey(w http.ResponseWriter, r *http.Request) error {
 		msg = "已重新生成推送链接，旧链接已失效。"
 	}
 	return s.renderAccount(w, r, msg, s.Config.BaseURL.JoinPath("/send", key).String())
+}
+
+// sendKeyScope names a push key's Idempotency-Keys by a hash of the key,
+// so a rotated key starts afresh and the key itself is stored nowhere.
+func sendKeyScope(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return "sendkey:" + hex.EncodeToString(h[:8])
 }

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +27,42 @@ type SendRequest struct {
 	All        bool     // every bound user
 	UserIDs    []int64  // or these users
 	UserNames  []string // and/or these users, by name
+	// Idempotency, when set, makes the send safe to retry (Idempotency-Key).
+	Idempotency *Idempotency
+}
+
+// Idempotency makes a send safe for a client to retry: the same Key within
+// the same Scope and the same request (Hash) within a day returns the
+// message the first send queued, instead of queueing another.
+type Idempotency struct {
+	Scope string // whose key: one API token, one push key
+	Key   string // the client's Idempotency-Key
+	Hash  []byte // SHA-256 of the request as the client sent it
+	// Replayed is set by Send when the key had already queued a message,
+	// which Send then returns.
+	Replayed bool
+}
+
+// replay returns the message a live key queued, if any: EConflict
+// "idempotency_key_reused" when the key came with another request.
+func (s *Service) replay(ctx context.Context, idem *Idempotency) (store.Message, bool, error) {
+	id, hash, err := s.store.IdempotentMessage(ctx, idem.Scope, idem.Key)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Message{}, false, nil
+	}
+	if err != nil {
+		return store.Message{}, false, err
+	}
+	if !bytes.Equal(hash, idem.Hash) {
+		return store.Message{}, false, &Error{Code: EConflict, Reason: "idempotency_key_reused",
+			Message: "这个 Idempotency-Key 已用于另一个请求：同一个 key 只能重试完全相同的请求。"}
+	}
+	m, err := s.store.Message(ctx, id)
+	if err != nil {
+		return m, false, err
+	}
+	idem.Replayed = true
+	return m, true, nil
 }
 
 // MaxTextBytes bounds a customer-service text. WeChat documents no exact
@@ -44,6 +81,11 @@ const MaxTextBytes = 2048
 //
 // Nothing is stored unless the whole send is.
 func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Message, error) {
+	if r.Idempotency != nil {
+		if m, ok, err := s.replay(ctx, r.Idempotency); ok || err != nil {
+			return m, err
+		}
+	}
 	ids, err := s.resolveNames(ctx, r)
 	if err != nil {
 		return store.Message{}, err
@@ -79,7 +121,20 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 				Detail: fmt.Sprintf("%s → %s（%d 人）：%s", KindLabel(m.Kind), to, m.Total, s.Summary(ctx, m))}
 		}
 	}
+	if idem := r.Idempotency; idem != nil {
+		m.Idempotency = &store.IdempotencyKey{Scope: idem.Scope, Key: idem.Key, BodyHash: idem.Hash}
+	}
+	if s.beforeEnqueue != nil {
+		s.beforeEnqueue()
+	}
 	m, err = s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	if errors.Is(err, store.ErrIdempotencyKeyTaken) {
+		// A concurrent retry with the same key committed first: answer
+		// with its message.
+		if m, ok, err := s.replay(ctx, r.Idempotency); ok || err != nil {
+			return m, err
+		}
+	}
 	if err != nil {
 		return store.Message{}, err
 	}

@@ -97,9 +97,10 @@ func (s *Service) SendKeyOwner(ctx context.Context, key string) (store.User, err
 // Push is a title-and-content notification, the shape of a personal push
 // URL (and of Server酱's API, which it follows).
 type Push struct {
-	Title   string
-	Content string
-	URL     string
+	Title       string
+	Content     string
+	URL         string
+	Idempotency *Idempotency // optional: see SendRequest
 }
 
 // PushToUser sends a push to one user as the template message the admin
@@ -131,7 +132,8 @@ func (s *Service) PushToUser(ctx context.Context, u store.User, p Push) (store.M
 		}
 	}
 	msg, err := s.Send(ctx, Actor{UserID: u.ID, Name: u.Name, Via: "sendkey"},
-		SendRequest{Kind: store.KindTemplate, TemplateID: m.TemplateID, Data: data, URL: p.URL, UserIDs: []int64{u.ID}})
+		SendRequest{Kind: store.KindTemplate, TemplateID: m.TemplateID, Data: data, URL: p.URL, UserIDs: []int64{u.ID},
+			Idempotency: p.Idempotency})
 	var e *Error
 	if errors.As(err, &e) && e.Fields != nil {
 		// Name the fields as the caller sent them.

@@ -57,6 +57,10 @@ type Service struct {
 	log    *slog.Logger
 	now    func() time.Time
 	cfg    Config
+
+	// beforeEnqueue, in tests, runs between a send's checks and its
+	// commit, to force a concurrent writer into that gap.
+	beforeEnqueue func()
 }
 
 // New returns a Service with defaults filled in.

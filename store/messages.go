@@ -38,6 +38,10 @@ type Message struct {
 	Total      int
 	CreatedAt  time.Time
 	Counts     DeliveryCounts // filled by Message and Messages
+	// Idempotency, when set on a message to enqueue, records the client's
+	// key in the same transaction (ErrIdempotencyKeyTaken if another
+	// request stored it first).
+	Idempotency *IdempotencyKey
 }
 
 // DeliveryCounts counts a message's deliveries by state.
@@ -119,6 +123,11 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 		}
 		if m.ID, err = res.LastInsertId(); err != nil {
 			return err
+		}
+		if m.Idempotency != nil {
+			if err := insertIdempotencyKey(ctx, tx, m, now); err != nil {
+				return err
+			}
 		}
 		for _, r := range rcpts {
 			if _, err := tx.ExecContext(ctx,

@@ -22,6 +22,8 @@ type Pruned struct {
 	// PendingReceipts: receipts kept for a msgid that never came, a day
 	// after their arrival (always pruned, whatever the Retention).
 	PendingReceipts int64
+	// IdempotencyKeys: clients' Idempotency-Keys older than a day (always pruned).
+	IdempotencyKeys int64
 }
 
 // pruneBatch bounds one delete transaction, so that pruning a large
@@ -63,6 +65,9 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		}
 	}
 	if p.PendingReceipts, err = s.prunePendingReceipts(ctx, now); err != nil {
+		return p, err
+	}
+	if p.IdempotencyKeys, err = s.pruneIdempotencyKeys(ctx, now); err != nil {
 		return p, err
 	}
 	if r.Audit > 0 {
