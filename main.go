@@ -222,10 +222,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 	srv.Tokens = wechat.NewTokenManager(srv.WeChat, wechat.TokenOptions{Cache: tokenCache{st}, Log: log})
 	srv.Outbox = outbox.New(st, outbox.WeChatSender{Client: srv.WeChat, Tokens: srv.Tokens},
 		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
-	srv.Sessions, err = handlers.NewCookieStore(ctx, st, base.Scheme == "https")
-	if err != nil {
-		return err
-	}
+	srv.Sessions = handlers.NewSessionStore(st, base.Scheme == "https")
 
 	hs := &http.Server{
 		Handler:           handlers.New(srv).Handler(),
@@ -259,7 +256,7 @@ func runServe(ctx context.Context, args []string, env func(string) string, stdou
 				log.Error("retention: pruning failed", "err", err)
 			} else if p != (store.Pruned{}) {
 				log.Info("retention: pruned", "messages", p.Messages, "deliveries", p.Deliveries,
-					"inbound_events", p.Inbound, "audit_entries", p.Audit)
+					"inbound_events", p.Inbound, "audit_entries", p.Audit, "sessions", p.Sessions, "bind_tokens", p.BindTokens)
 			}
 		})
 	}()

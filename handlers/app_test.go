@@ -44,6 +44,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // at /sandbox/ exactly as sandbox mode runs it.
 type testApp struct {
 	URL     string
+	DBPath  string
 	Store   *store.Store
 	SB      *sandbox.Sandbox
 	Clock   *clock
@@ -55,7 +56,8 @@ type testApp struct {
 func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "wxpush.db"))
+	dbPath := filepath.Join(t.TempDir(), "wxpush.db")
+	st, err := store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +75,7 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions, err := handlers.NewCookieStore(ctx, st, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sessions := handlers.NewSessionStore(st, false)
 	// OAuth binding unless a test asks for one-scan binding.
 	crypter, err := wechat.NewCrypter(testWXToken, testAESKey, testAppID)
 	if err != nil {
@@ -112,7 +111,7 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(octx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter}
+	return &testApp{URL: ts.URL, DBPath: dbPath, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so
@@ -239,4 +238,15 @@ func state(t *testing.T, authURL string) string {
 		t.Fatal(err)
 	}
 	return u.Query().Get("state")
+}
+
+// cookie returns the browser's session cookie, or nil.
+func (b *browser) cookie() *http.Cookie {
+	u, _ := url.Parse(b.app.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "wxpush_session" {
+			return c
+		}
+	}
+	return nil
 }

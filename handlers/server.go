@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/gorilla/sessions"
 
 	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/static"
@@ -54,7 +53,7 @@ type Config struct {
 type Server struct {
 	Store    *store.Store
 	WeChat   *wechat.Client
-	Sessions *sessions.CookieStore
+	Sessions *SessionStore
 	Static   *static.Handler
 	Tokens   *wechat.TokenManager
 	Outbox   *outbox.Outbox
