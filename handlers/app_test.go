@@ -44,6 +44,7 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // at /sandbox/ exactly as sandbox mode runs it.
 type testApp struct {
 	URL     string
+	Handler http.Handler // the site, for in-process benchmarks
 	DBPath  string
 	Store   *store.Store
 	SB      *sandbox.Sandbox
@@ -53,7 +54,7 @@ type testApp struct {
 	Crypter *wechat.Crypter
 }
 
-func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
+func newTestApp(t testing.TB, opts ...func(*handlers.Config)) *testApp {
 	t.Helper()
 	ctx := context.Background()
 	dbPath := filepath.Join(t.TempDir(), "wxpush.db")
@@ -104,25 +105,26 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 		Now:      c.Now,
 		Config:   cfg,
 	})
-	ts.Config.Handler = srv.Handler()
+	h := srv.Handler()
+	ts.Config.Handler = h
 	ts.Start()
 	t.Cleanup(ts.Close)
 	octx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(octx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testApp{URL: ts.URL, DBPath: dbPath, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter}
+	return &testApp{URL: ts.URL, Handler: h, DBPath: dbPath, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so
 // tests see each response as it is.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	app *testApp
 	c   *http.Client
 }
 
-func (a *testApp) browser(t *testing.T) *browser {
+func (a *testApp) browser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, app: a, c: &http.Client{
 		Jar:           jar,

@@ -34,7 +34,7 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 	case err == nil:
 		b.Panel = views.BindPanel{State: "current", OpenID: wechat.MaskOpenID(cur.OpenID), Nickname: cur.Nickname, BoundAt: fmtTime(cur.BoundAt)}
 	case errors.Is(err, store.ErrNotFound):
-		if b.Panel, err = s.newBindPanel(r, u); err != nil {
+		if b.Panel, err = s.bindPanelFor(r, u); err != nil {
 			return err
 		}
 	default:
@@ -45,13 +45,14 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// newBindPanel issues a fresh one-time token and the QR code of the OAuth
-// URL that carries it as state (§2).
+// newBindPanel issues a fresh one-time token (within bindCodeLimit) and
+// the QR code of the OAuth URL that carries it as state (§2), and
+// remembers it as the user's live code.
 func (s *Server) newBindPanel(r *http.Request, u store.User) (views.BindPanel, error) {
 	ctx := r.Context()
-	token, rec, err := s.Store.NewBindToken(ctx, u.ID, s.Config.BindTTL)
+	token, rec, err := s.Store.NewBindTokenLimited(ctx, u.ID, s.Config.BindTTL, bindCodeLimit)
 	if err != nil {
-		return views.BindPanel{}, err
+		return views.BindPanel{}, bindLimitError(err)
 	}
 	p := views.BindPanel{
 		State:     "waiting",
@@ -85,6 +86,7 @@ func (s *Server) newBindPanel(r *http.Request, u store.User) (views.BindPanel, e
 		return views.BindPanel{}, err
 	}
 	p.AuthURL = target
+	s.bindCodes.remember(u.ID, p, rec.ExpiresAt, s.Now())
 	return p, nil
 }
 

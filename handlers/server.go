@@ -64,6 +64,7 @@ type Server struct {
 
 	sendKeyLimit *bucketLimiter
 	loginLimit   *loginLimiter
+	bindCodes    *liveBindCodes
 }
 
 // New returns a Server with defaults filled in.
@@ -93,6 +94,7 @@ func New(s Server) *Server {
 	if s.Config.LoginWindow <= 0 {
 		s.Config.LoginWindow = 15 * time.Minute
 	}
+	s.bindCodes = newLiveBindCodes()
 	s.loginLimit = newLoginLimiter(s.Config.LoginFailuresPerIP, s.Config.LoginFailuresPerAccount, s.Config.LoginWindow)
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
