@@ -76,7 +76,7 @@ func (s *Server) endOneSession(w http.ResponseWriter, r *http.Request) error {
 		// Ending this very browser's session is signing out.
 		return s.logout(w, r)
 	}
-	http.Redirect(w, r, "/?done=session-ended#sessions", http.StatusSeeOther)
+	http.Redirect(w, r, "/?done=session-ended", http.StatusSeeOther)
 	return nil
 }
 
@@ -93,7 +93,7 @@ func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.logger(ctx).Info("other sessions ended", "user", u.PublicID, "count", n)
-	http.Redirect(w, r, "/?done=others-ended#sessions", http.StatusSeeOther)
+	http.Redirect(w, r, "/?done=others-ended", http.StatusSeeOther)
 	return nil
 }
 

@@ -123,7 +123,7 @@ func TestAccountSessions_EndingAnotherLogsThatBrowserOut(t *testing.T) {
 	}
 
 	r = laptop.post("/account/sessions/"+others[0]+"/end", nil)
-	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/?done=session-ended#sessions" {
+	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/?done=session-ended" {
 		t.Fatalf("end session: %d %q", r.Status, r.Header.Get("Location"))
 	}
 	if phone.signedIn() {
@@ -155,7 +155,7 @@ func TestAccountSessions_EndOthersKeepsThisOne(t *testing.T) {
 	bob.signup("bob")
 
 	r := a.post("/account/sessions/end-others", nil)
-	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/?done=others-ended#sessions" {
+	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/?done=others-ended" {
 		t.Fatalf("end others: %d %q", r.Status, r.Header.Get("Location"))
 	}
 	if b.signedIn() || c.signedIn() {
