@@ -119,9 +119,7 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 	a.service = service.New(service.Deps{Store: a.store, WeChat: client, Tokens: a.tokens, Outbox: a.outbox, Log: log},
 		service.Config{BaseURL: a.base, BindTTL: c.BindTTL, BindMode: c.BindMode, OAuthScope: c.OAuthScope, AutoReply: c.AutoReply})
 	srv.App, srv.Tokens = a.service, a.tokens
-	if srv.Sessions, err = handlers.NewCookieStore(ctx, a.store, a.base.Scheme == "https"); err != nil {
-		return nil, err
-	}
+	srv.Sessions = handlers.NewSessionStore(a.store, a.base.Scheme == "https")
 	a.http = &http.Server{
 		Handler:           handlers.New(srv).Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -157,7 +155,8 @@ func (a *App) jobs() []job {
 					a.log.Error("retention: pruning failed", "err", err)
 				} else if p != (store.Pruned{}) {
 					a.log.Info("retention: pruned", "messages", p.Messages, "deliveries", p.Deliveries,
-						"inbound_events", p.Inbound, "audit_entries", p.Audit, "pending_receipts", p.PendingReceipts, "idempotency_keys", p.IdempotencyKeys)
+						"inbound_events", p.Inbound, "audit_entries", p.Audit, "pending_receipts", p.PendingReceipts, "idempotency_keys", p.IdempotencyKeys,
+						"sessions", p.Sessions, "bind_tokens", p.BindTokens)
 				}
 			})
 		}},

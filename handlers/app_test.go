@@ -45,6 +45,8 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.U
 // at /sandbox/ exactly as sandbox mode runs it.
 type testApp struct {
 	URL     string
+	Handler http.Handler // the site, for in-process benchmarks
+	DBPath  string
 	Store   *store.Store
 	SB      *sandbox.Sandbox
 	Clock   *clock
@@ -60,10 +62,11 @@ type testConfig struct {
 	Service service.Config
 }
 
-func newTestApp(t *testing.T, opts ...func(*testConfig)) *testApp {
+func newTestApp(t testing.TB, opts ...func(*testConfig)) *testApp {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "wxpush.db"))
+	dbPath := filepath.Join(t.TempDir(), "wxpush.db")
+	st, err := store.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +84,7 @@ func newTestApp(t *testing.T, opts ...func(*testConfig)) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions, err := handlers.NewCookieStore(ctx, st, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sessions := handlers.NewSessionStore(st, false)
 	// OAuth binding unless a test asks for one-scan binding.
 	crypter, err := wechat.NewCrypter(testWXToken, testAESKey, testAppID)
 	if err != nil {
@@ -116,25 +116,26 @@ func newTestApp(t *testing.T, opts ...func(*testConfig)) *testApp {
 		Now:      c.Now,
 		Config:   cfg.Config,
 	})
-	ts.Config.Handler = srv.Handler()
+	h := srv.Handler()
+	ts.Config.Handler = h
 	ts.Start()
 	t.Cleanup(ts.Close)
 	octx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(octx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter, Service: svc}
+	return &testApp{URL: ts.URL, Handler: h, DBPath: dbPath, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter, Service: svc}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so
 // tests see each response as it is.
 type browser struct {
-	t   *testing.T
+	t   testing.TB
 	app *testApp
 	c   *http.Client
 }
 
-func (a *testApp) browser(t *testing.T) *browser {
+func (a *testApp) browser(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, app: a, c: &http.Client{
 		Jar:           jar,
@@ -250,4 +251,15 @@ func state(t *testing.T, authURL string) string {
 		t.Fatal(err)
 	}
 	return u.Query().Get("state")
+}
+
+// cookie returns the browser's session cookie, or nil.
+func (b *browser) cookie() *http.Cookie {
+	u, _ := url.Parse(b.app.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == "wxpush_session" {
+			return c
+		}
+	}
+	return nil
 }

@@ -2,13 +2,13 @@ package handlers_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/gorilla/securecookie"
-
 	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/store"
 )
 
 func TestSignupLoginLogout(t *testing.T) {
@@ -174,31 +174,34 @@ func TestFragmentRequestWithoutSessionRedirectsToLogin(t *testing.T) {
 	}
 }
 
-// Session keys live in the database: a restarted server (a new cookie store
-// on the same database) still accepts yesterday's cookie.
+// Sessions live in the database: a restarted server (a new store and
+// session store on the same database, cold caches) still accepts
+// yesterday's cookie.
 func TestSessionSurvivesRestart(t *testing.T) {
 	app := newTestApp(t)
 	b := app.browser(t)
 	b.signup("alice")
-	u, _ := url.Parse(app.URL)
-	var cookie *http.Cookie
-	for _, c := range b.c.Jar.Cookies(u) {
-		if c.Name == "wxpush_session" {
-			cookie = c
-		}
-	}
+	cookie := b.cookie()
 	if cookie == nil {
 		t.Fatal("no session cookie")
 	}
-	restarted, err := handlers.NewCookieStore(t.Context(), app.Store, false)
+	st, err := store.Open(t.Context(), app.DBPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := map[any]any{}
-	if err := securecookie.DecodeMulti("wxpush_session", cookie.Value, &values, restarted.Codecs...); err != nil {
-		t.Fatalf("a new cookie store cannot read the old cookie: %v", err)
+	defer st.Close()
+	restarted := handlers.NewSessionStore(st, false)
+	req := httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(cookie)
+	se, err := restarted.Current(req)
+	if err != nil {
+		t.Fatalf("a restarted server cannot find the session: %v", err)
 	}
-	if id, _ := values["uid"].(int64); id != mustUser(t, app, "alice").ID {
-		t.Errorf("session holds %v", values)
+	if se.UserID != mustUser(t, app, "alice").ID {
+		t.Errorf("session of user %d", se.UserID)
+	}
+	sess, err := restarted.Get(req, "wxpush_session")
+	if err != nil || sess.IsNew || sess.Values["uid"] != se.UserID {
+		t.Errorf("sessions.Store Get = %+v, %v", sess, err)
 	}
 }

@@ -30,7 +30,7 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 	case err == nil:
 		b.Panel = views.BindPanel{State: "current", OpenID: wechat.MaskOpenID(cur.OpenID), Nickname: cur.Nickname, BoundAt: fmtTime(cur.BoundAt)}
 	case service.ErrorCode(err) == service.ENotFound:
-		if b.Panel, err = s.newBindPanel(r, u); err != nil {
+		if b.Panel, err = s.bindPanel(r, u, false); err != nil {
 			return err
 		}
 	default:
@@ -41,9 +41,14 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// newBindPanel issues a fresh binding code and renders its QR code.
-func (s *Server) newBindPanel(r *http.Request, u store.User) (views.BindPanel, error) {
-	c, err := s.App.StartBinding(r.Context(), u.ID)
+// bindPanel renders the user's binding code: the live one (reloads show
+// the same QR code), or with fresh a new one (the refresh button).
+func (s *Server) bindPanel(r *http.Request, u store.User, fresh bool) (views.BindPanel, error) {
+	get := s.App.BindCode
+	if fresh {
+		get = s.App.StartBinding
+	}
+	c, err := get(r.Context(), u.ID)
 	if err != nil {
 		return views.BindPanel{}, err
 	}
@@ -68,7 +73,7 @@ func (s *Server) bindRefresh(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	u, _ := userFrom(r.Context())
-	p, err := s.newBindPanel(r, u)
+	p, err := s.bindPanel(r, u, true)
 	if err != nil {
 		return err
 	}
@@ -147,7 +152,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 		if title == "" {
 			title = "暂时无法绑定"
 		}
-		s.logError(r, err)
+		s.logError(w, r, err)
 		s.renderPhone(w, r, e.Status, views.PhoneResult{Title: title, Message: e.Message})
 		return nil
 	}

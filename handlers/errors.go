@@ -3,7 +3,10 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/views"
@@ -19,6 +22,8 @@ type Error struct {
 	Message string            // for the person (or program) that asked
 	Fields  map[string]string // input field (JSON path on the API) → what is wrong with it
 	Err     error             // the cause: logged, never shown
+	// RetryAfter, when set, is sent as the Retry-After header (429, 503).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -48,6 +53,7 @@ var serviceStatus = map[service.Code]int{
 	service.EUnauthorized: http.StatusUnauthorized,
 	service.EForbidden:    http.StatusForbidden,
 	service.ETooLarge:     http.StatusRequestEntityTooLarge,
+	service.ETooMany:      http.StatusTooManyRequests,
 	service.EUnavailable:  http.StatusServiceUnavailable,
 	service.EUpstream:     http.StatusBadGateway,
 	service.EInternal:     http.StatusInternalServerError,
@@ -103,7 +109,11 @@ func asError(err error) *Error {
 		if code == "" {
 			code = defaultCodes[status]
 		}
-		return &Error{Status: status, Code: code, Message: se.Message, Fields: se.Fields, Err: se.Err}
+		e := &Error{Status: status, Code: code, Message: se.Message, Fields: se.Fields, Err: se.Err}
+		if !se.RetryAt.IsZero() {
+			e.RetryAfter = max(time.Second, time.Until(se.RetryAt))
+		}
+		return e
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Title: "出错了", Message: "服务器内部错误，请稍后再试。", Err: err}
 }
@@ -146,16 +156,20 @@ func (s *Server) handleJSON(h handlerFunc) http.Handler {
 func (s *Server) handlePlain(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			e := s.logError(r, err)
+			e := s.logError(w, r, err)
 			http.Error(w, e.Message, e.Status)
 		}
 	})
 }
 
-// logError logs a failure once, with the request id, and returns it as an Error.
-func (s *Server) logError(r *http.Request, err error) *Error {
+// logError logs a failure once, with the request id, sets the headers
+// every rendering shares, and returns it as an Error.
+func (s *Server) logError(w http.ResponseWriter, r *http.Request, err error) *Error {
 	e := asError(err)
 	log := s.logger(r.Context())
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+	}
 	if e.Status >= 500 {
 		log.Error("request failed", "method", r.Method, "path", logPath(r.URL.Path), "status", e.Status, "err", err)
 	} else {
@@ -165,7 +179,7 @@ func (s *Server) logError(r *http.Request, err error) *Error {
 }
 
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) {
-	e := s.logError(r, err)
+	e := s.logError(w, r, err)
 	if isHTMX(r) {
 		// Show the message in the page's error area instead of the target.
 		w.Header().Set("HX-Retarget", "#htmx-error")
@@ -177,7 +191,7 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error) 
 }
 
 func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err error) {
-	e := s.logError(r, err)
+	e := s.logError(w, r, err)
 	msg := e.Message
 	if e.Code == "internal" {
 		msg = "internal server error"

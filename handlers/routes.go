@@ -22,6 +22,8 @@ func (s *Server) Handler() http.Handler {
 	// Signed-in users.
 	mux.Handle("GET /{$}", s.requireUser(s.handle(s.accountPage)))
 	mux.Handle("POST /unbind", s.requireUser(s.handle(s.unbind)))
+	mux.Handle("POST /account/sessions/{id}/end", s.requireUser(s.handle(s.endOneSession)))
+	mux.Handle("POST /account/sessions/end-others", s.requireUser(s.handle(s.endOtherSessions)))
 	mux.Handle("GET /bind", s.requireUser(s.handle(s.bindPage)))
 	mux.Handle("GET /bind/status", s.requireUser(s.handle(s.bindStatus)))
 	mux.Handle("POST /bind/refresh", s.requireUser(s.handle(s.bindRefresh)))

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/a-h/templ"
-	"github.com/gorilla/sessions"
 
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
@@ -50,7 +49,7 @@ type Config struct {
 type Server struct {
 	App      *service.Service
 	Store    *store.Store
-	Sessions *sessions.CookieStore
+	Sessions *SessionStore
 	Static   *static.Handler
 	Tokens   *wechat.TokenManager // token status for the dashboard and /readyz
 	Sandbox  http.Handler         // mounted at /sandbox/ in sandbox mode; nil otherwise

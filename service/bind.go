@@ -25,15 +25,16 @@ type BindCode struct {
 	Scan   bool   // one scan follows and binds (parameterized QR code); false: OAuth
 }
 
-// StartBinding issues a one-time binding token for the user and the QR
-// target that carries it: a parameterized QR code whose scene is the token
-// (one scan follows and binds, docs/wechat.md "Parameterized QR codes"),
-// or — for accounts without that API, or WX_BIND_MODE=oauth — the OAuth
-// page with the token as state.
+// StartBinding issues a new one-time binding token for the user (within
+// BindCodeLimit: ETooMany beyond it) and the QR target that carries it: a
+// parameterized QR code whose scene is the token (one scan follows and
+// binds, docs/wechat.md "Parameterized QR codes"), or — for accounts
+// without that API, or WX_BIND_MODE=oauth — the OAuth page with the token
+// as state. The code becomes the user's live code (BindCode).
 func (s *Service) StartBinding(ctx context.Context, userID int64) (BindCode, error) {
-	token, rec, err := s.store.NewBindToken(ctx, userID, s.cfg.BindTTL)
+	token, rec, err := s.store.NewBindTokenLimited(ctx, userID, s.cfg.BindTTL, BindCodeLimit)
 	if err != nil {
-		return BindCode{}, err
+		return BindCode{}, bindLimitError(err)
 	}
 	c := BindCode{Token: rec}
 	if s.cfg.BindMode != "oauth" && s.tokens != nil {
@@ -55,6 +56,7 @@ func (s *Service) StartBinding(ctx context.Context, userID int64) (BindCode, err
 	if c.Target == "" {
 		c.Target = s.wx.AuthorizeURL(s.OAuthCallbackURL(), s.cfg.OAuthScope, token)
 	}
+	s.bindCodes.remember(userID, c, s.now())
 	return c, nil
 }
 

@@ -3,6 +3,7 @@ package service
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code says what kind of failure an Error is. Adapters map it to their own
@@ -16,6 +17,7 @@ const (
 	EUnauthorized Code = "unauthorized" // wrong or missing credentials
 	EForbidden    Code = "forbidden"    // known caller, not allowed
 	ETooLarge     Code = "too_large"    // the input is larger than allowed
+	ETooMany      Code = "too_many"     // too many attempts; RetryAt says when to try again
 	EUnavailable  Code = "unavailable"  // the site is not set up for it yet (e.g. no template chosen)
 	EUpstream     Code = "upstream"     // WeChat refused or could not be reached
 	EInternal     Code = "internal"     // a bug or a broken dependency; never shown in detail
@@ -35,6 +37,8 @@ type Error struct {
 	Fields map[string]string
 	// Err is the cause: logged, never shown.
 	Err error
+	// RetryAt, for ETooMany, is when trying again can succeed.
+	RetryAt time.Time
 }
 
 func (e *Error) Error() string {

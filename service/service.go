@@ -58,6 +58,8 @@ type Service struct {
 	now    func() time.Time
 	cfg    Config
 
+	bindCodes liveBindCodes
+
 	// beforeEnqueue, in tests, runs between a send's checks and its
 	// commit, to force a concurrent writer into that gap.
 	beforeEnqueue func()

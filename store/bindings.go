@@ -49,12 +49,29 @@ func secretHash(secret string) []byte {
 // and returns the token (to put in the QR code) with its record. Tokens of
 // this user that expired more than a day ago are deleted on the way.
 func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duration) (string, BindToken, error) {
+	return s.NewBindTokenLimited(ctx, userID, ttl, Limit{})
+}
+
+// bindTokenKeep is how long a binding token is kept after it expires, so
+// that a late scan is told 「二维码已过期」 rather than 「二维码无效」.
+const bindTokenKeep = 24 * time.Hour
+
+// NewBindTokenLimited is NewBindToken refusing, with a *LimitError, when
+// the user already created lim.Max tokens in the last lim.Per: each token
+// of the scan mode costs a WeChat qrcode/create call. The count and the
+// insert are one transaction, so parallel requests cannot overshoot.
+func (s *Store) NewBindTokenLimited(ctx context.Context, userID int64, ttl time.Duration, lim Limit) (string, BindToken, error) {
 	token := RandomToken(BindTokenLen)
 	now := s.nowMs()
 	t := BindToken{UserID: userID, CreatedAt: fromMs(now), ExpiresAt: fromMs(now + ttl.Milliseconds())}
 	err := s.tx(ctx, func(tx *wtx) error {
+		if lim.Max > 0 {
+			if err := checkBindTokenLimit(ctx, tx, userID, now, lim); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx,
-			`DELETE FROM bind_tokens WHERE user_id = ? AND expires_at < ?`, userID, now-24*time.Hour.Milliseconds()); err != nil {
+			`DELETE FROM bind_tokens WHERE user_id = ? AND expires_at < ?`, userID, now-bindTokenKeep.Milliseconds()); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx,
@@ -71,6 +88,50 @@ func (s *Store) NewBindToken(ctx context.Context, userID int64, ttl time.Duratio
 	}
 	s.cache.write(func() { s.cache.setToken(t) })
 	return token, t, nil
+}
+
+// pruneBindTokens deletes binding tokens expired for more than
+// bindTokenKeep, in batches.
+func (s *Store) pruneBindTokens(ctx context.Context, now time.Time) (int64, error) {
+	cutoff := now.Add(-bindTokenKeep)
+	n, err := s.deleteBatches(ctx,
+		`DELETE FROM bind_tokens WHERE id IN (SELECT id FROM bind_tokens WHERE expires_at < ? LIMIT ?)`, cutoff.UnixMilli())
+	s.cache.write(func() {
+		for id, t := range s.cache.tokens {
+			if t.ExpiresAt.Before(cutoff) {
+				delete(s.cache.tokens, id)
+			}
+		}
+	})
+	return n, err
+}
+
+// checkBindTokenLimit fails with a *LimitError when the user created
+// lim.Max tokens in the lim.Per before now (ms). Tokens that young are
+// never pruned (bindTokenKeep is far longer than any window).
+func checkBindTokenLimit(ctx context.Context, tx *wtx, userID, now int64, lim Limit) error {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT created_at FROM bind_tokens WHERE user_id = ? AND created_at > ? ORDER BY created_at DESC LIMIT ?`,
+		userID, now-lim.Per.Milliseconds(), lim.Max)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n, oldest := 0, int64(0)
+	for rows.Next() {
+		if err := rows.Scan(&oldest); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n >= lim.Max {
+		// The oldest of the last Max leaves the window first.
+		return &LimitError{RetryAt: fromMs(oldest + lim.Per.Milliseconds())}
+	}
+	return nil
 }
 
 // BindTokenByToken looks a token up by its value, or ErrNotFound.

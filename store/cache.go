@@ -6,10 +6,10 @@ import (
 )
 
 // cache keeps in memory what every authenticated request, API call and
-// binding-page poll reads — users, binding tokens, bindings, recipients,
-// templates, API tokens — written through by this Store's own methods.
-// One server serves a database (LockServe); what other processes write
-// (wxpush send, wxpush user add) drops the whole cache within
+// binding-page poll reads — users, sessions, binding tokens, bindings,
+// recipients, templates, API tokens — written through by this Store's own
+// methods. One server serves a database (LockServe); what other processes
+// write (wxpush send, wxpush user add) drops the whole cache within
 // externalPollEvery (external.go), and a miss falls back to SQL.
 //
 // A fill (caching what SQL returned) races with write-throughs: a read that
@@ -26,6 +26,7 @@ type cache struct {
 	recipients map[int64]Recipient // OpenID "": known to be unbound
 	templates  map[string]Template
 	apiTokens  map[string]APIToken // by secretHash of the token
+	sessions   map[string]Session  // by secretHash of the cookie's token
 }
 
 // cacheLimit bounds each map; past it the map starts over (a cold cache is
@@ -35,7 +36,7 @@ const cacheLimit = 100_000
 func newCache() *cache {
 	return &cache{users: map[int64]User{}, names: map[string]int64{}, tokens: map[int64]BindToken{},
 		bindings: map[int64]*Binding{}, recipients: map[int64]Recipient{}, templates: map[string]Template{},
-		apiTokens: map[string]APIToken{}}
+		apiTokens: map[string]APIToken{}, sessions: map[string]Session{}}
 }
 
 // put stores v in m, starting m over when full.
@@ -177,4 +178,21 @@ func (c *cache) apiToken(hash string) (APIToken, bool) {
 	defer c.mu.RUnlock()
 	t, ok := c.apiTokens[hash]
 	return t, ok
+}
+
+func (c *cache) session(hash string) (Session, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	se, ok := c.sessions[hash]
+	return se, ok
+}
+
+// dropSessions forgets the cached sessions that match (locked helper).
+// Ending sessions is rare, so a scan beats keeping a second index.
+func (c *cache) dropSessions(match func(Session) bool) {
+	for h, se := range c.sessions {
+		if match(se) {
+			delete(c.sessions, h)
+		}
+	}
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // Retention says how long old rows are kept; a zero duration keeps them
-// forever.
+// forever. Expired sessions and binding tokens a day past their expiry are
+// always deleted: nothing reads them any more.
 type Retention struct {
 	Messages time.Duration // messages whose every delivery is final, with their deliveries
 	Inbound  time.Duration // pushes from WeChat (their de-duplication use is over in seconds)
@@ -24,6 +25,8 @@ type Pruned struct {
 	PendingReceipts int64
 	// IdempotencyKeys: clients' Idempotency-Keys older than a day (always pruned).
 	IdempotencyKeys int64
+	Sessions   int64 // expired sessions
+	BindTokens int64 // binding tokens expired for more than a day
 }
 
 // pruneBatch bounds one delete transaction, so that pruning a large
@@ -45,6 +48,12 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 	var p Pruned
 	now := s.now()
 	var err error
+	if p.Sessions, err = s.pruneSessions(ctx, now); err != nil {
+		return p, err
+	}
+	if p.BindTokens, err = s.pruneBindTokens(ctx, now); err != nil {
+		return p, err
+	}
 	if r.Messages > 0 {
 		cutoff := now.Add(-r.Messages).UnixMilli()
 		p.Deliveries, err = s.deleteBatches(ctx,

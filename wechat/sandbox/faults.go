@@ -151,6 +151,7 @@ type Stats struct {
 	StableTokenFetches int // successful POST /cgi-bin/stable_token
 	TemplateSends      int // template messages delivered (client_msg_id repeats excluded)
 	CustomSends        int // customer-service messages delivered
+	QRCodesCreated     int // successful POST /cgi-bin/qrcode/create
 	HTTP500s           int // injected HTTP 500 answers
 	Errors             map[int]int
 }

@@ -526,6 +526,10 @@ func TestQRCreate(t *testing.T) {
 	if p1 != p2 {
 		t.Errorf("permanent code for one scene differs: %+v %+v", p1, p2)
 	}
+	// Stats count the successful calls only: five, and the permanent one twice.
+	if n := a.sb.Stats().QRCodesCreated; n != len(ok)+2 {
+		t.Errorf("Stats().QRCodesCreated = %d, want %d", n, len(ok)+2)
+	}
 }
 
 func TestScan_OverHTTP(t *testing.T) {

@@ -149,6 +149,7 @@ func (s *Sandbox) handleQRCreate(w http.ResponseWriter, r *http.Request) {
 func (s *Sandbox) createQR(q qrCode, expire time.Duration) *qrCode {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.stats.QRCodesCreated++
 	now := s.opts.Now()
 	permKey := ""
 	if expire == 0 {
