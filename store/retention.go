@@ -25,8 +25,8 @@ type Pruned struct {
 	PendingReceipts int64
 	// IdempotencyKeys: clients' Idempotency-Keys older than a day (always pruned).
 	IdempotencyKeys int64
-	Sessions   int64 // expired sessions
-	BindTokens int64 // binding tokens expired for more than a day
+	Sessions        int64 // expired sessions
+	BindTokens      int64 // binding tokens expired for more than a day
 }
 
 // pruneBatch bounds one delete transaction, so that pruning a large
