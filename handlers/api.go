@@ -164,9 +164,9 @@ func (s *Server) writeAPIError(w http.ResponseWriter, r *http.Request, err error
 	}
 	log := s.logger(r.Context())
 	if ae.Status >= 500 {
-		log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "status", ae.Status, "err", err)
+		log.Error("api request failed", "method", r.Method, "path", logPath(r.URL.Path), "status", ae.Status, "err", err)
 	} else {
-		log.Info("api request refused", "method", r.Method, "path", r.URL.Path, "status", ae.Status, "code", ae.Code)
+		log.Info("api request refused", "method", r.Method, "path", logPath(r.URL.Path), "status", ae.Status, "code", ae.Code)
 	}
 	if ae.Status == http.StatusUnauthorized {
 		v := `Bearer realm="wxpush"`

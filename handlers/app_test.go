@@ -39,6 +39,25 @@ type clock struct {
 
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func (c *clock) Set(t time.Time)         { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// logBuffer collects the server's log for tests that check what is logged.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // testApp is the whole site on a loopback server, with the sandbox mounted
 // at /sandbox/ exactly as sandbox mode runs it.
@@ -50,6 +69,8 @@ type testApp struct {
 	Client  *wechat.Client
 	Tokens  *wechat.TokenManager
 	Crypter *wechat.Crypter
+	Server  *handlers.Server
+	Logs    *logBuffer // everything the server logged, at debug level
 }
 
 func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
@@ -93,6 +114,7 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	tokens := wechat.NewTokenManager(client, wechat.TokenOptions{})
 	ob := outbox.New(st, outbox.WeChatSender{Client: client, Tokens: tokens},
 		outbox.Config{Workers: 4, BaseBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}, nil)
+	logs := &logBuffer{}
 	srv := handlers.New(handlers.Server{
 		Store:    st,
 		WeChat:   client,
@@ -101,7 +123,7 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 		Sessions: sessions,
 		Static:   static.New(),
 		Sandbox:  sb,
-		Log:      slog.New(slog.DiscardHandler),
+		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      c.Now,
 		Config:   cfg,
 	})
@@ -112,7 +134,8 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(octx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter}
+	return &testApp{URL: ts.URL, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter,
+		Server: srv, Logs: logs}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so

@@ -121,10 +121,13 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 }
 
 // logPath hides the secret part of paths that carry one (personal send
-// keys) before the path is logged.
+// keys) before the path is logged. Every log line that carries a request
+// path goes through it. It masks whatever follows a "send" segment, in any
+// case and in unclean forms ("//send/…", "/x/../send/…"), which the mux
+// answers with a redirect or a 404 but which still reach the log.
 func logPath(p string) string {
-	if strings.HasPrefix(p, "/send/") {
-		return "/send/{key}"
+	if i := strings.Index(strings.ToLower(p), "/send/"); i >= 0 {
+		return p[:i] + "/send/{key}"
 	}
 	return p
 }
