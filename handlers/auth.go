@@ -149,12 +149,3 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, "/bind", http.StatusSeeOther)
 	return nil
 }
-
-// localPath keeps redirects on this site: anything that is not a plain
-// absolute path becomes "/".
-func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
-		return "/"
-	}
-	return p
-}
