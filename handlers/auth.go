@@ -49,14 +49,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	password := r.PostFormValue("password")
 	next := localPath(r.PostFormValue("next"))
-	if wait := s.loginLimit.wait(r, name, s.Now()); wait > 0 {
+	done, refused := s.loginLimit.reserve(r, name, s.Now())
+	if refused != nil {
 		open, _ := s.signupOpen(r.Context())
-		s.loginTooMany(w, r, views.AuthForm{Name: name, SignupOpen: open, Next: next}, wait)
+		s.loginTooMany(w, r, views.AuthForm{Name: name, SignupOpen: open, Next: next}, refused)
 		return nil
 	}
 	u, err := s.Store.Authenticate(r.Context(), name, password)
+	done(err)
 	if errors.Is(err, store.ErrBadCredentials) {
-		s.loginLimit.failed(r, name, s.Now())
 		open, _ := s.signupOpen(r.Context())
 		s.render(w, r, http.StatusUnauthorized, views.LoginPage(s.page(r, "登录"),
 			views.AuthForm{Name: name, Error: "用户名或密码错误。", SignupOpen: open, Next: next}))
@@ -65,7 +66,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.loginLimit.succeeded(name)
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}

@@ -48,6 +48,10 @@ type Config struct {
 	LoginFailuresPerIP      int
 	LoginFailuresPerAccount int
 	LoginWindow             time.Duration
+	// Password checks run at once [4]; a login that finds none free waits
+	// up to LoginQueueWait [2s], then gets 503 with Retry-After.
+	LoginConcurrency int
+	LoginQueueWait   time.Duration
 }
 
 // Server holds the dependencies of every handler.
@@ -94,7 +98,14 @@ func New(s Server) *Server {
 	if s.Config.LoginWindow <= 0 {
 		s.Config.LoginWindow = 15 * time.Minute
 	}
-	s.loginLimit = newLoginLimiter(s.Config.LoginFailuresPerIP, s.Config.LoginFailuresPerAccount, s.Config.LoginWindow)
+	if s.Config.LoginConcurrency <= 0 {
+		s.Config.LoginConcurrency = 4
+	}
+	if s.Config.LoginQueueWait <= 0 {
+		s.Config.LoginQueueWait = 2 * time.Second
+	}
+	s.loginLimit = newLoginLimiter(s.Config.LoginFailuresPerIP, s.Config.LoginFailuresPerAccount, s.Config.LoginWindow,
+		s.Config.LoginConcurrency, s.Config.LoginQueueWait)
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}
