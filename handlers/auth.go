@@ -116,6 +116,9 @@ func CheckSignup(name, password, password2 string) string {
 }
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
+	if s.signupThrottled(w, r) {
+		return nil
+	}
 	ctx := r.Context()
 	open, err := s.signupOpen(ctx)
 	if err != nil {

@@ -271,3 +271,24 @@ func (s *Server) loginTooMany(w http.ResponseWriter, r *http.Request, form views
 	s.logger(r.Context()).Warn("login throttled", "client_ip", ClientIP(r), "retry_after_s", secs)
 	s.render(w, r, http.StatusTooManyRequests, views.LoginPage(s.page(r, "登录"), form))
 }
+
+// signupThrottled counts a sign-up POST from the client of r (every one:
+// a 409 tells whether a name is taken, so probing names counts too). Past
+// SignupsPerIP per SignupWindow it answers 429 with Retry-After and
+// reports true.
+func (s *Server) signupThrottled(w http.ResponseWriter, r *http.Request) bool {
+	wait := s.signupLimit.take(ipKey(ClientIP(r)), s.Now())
+	if wait <= 0 {
+		return false
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	mins := max(1, int(math.Ceil(wait.Minutes())))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.logger(r.Context()).Warn("signup throttled", "client_ip", ClientIP(r), "retry_after_s", secs)
+	s.render(w, r, http.StatusTooManyRequests, views.SignupPage(s.page(r, "注册"), views.AuthForm{
+		Name:       strings.TrimSpace(r.PostFormValue("name")),
+		SignupOpen: true,
+		Error:      fmt.Sprintf("注册尝试过于频繁，请 %d 分钟后再试。", mins),
+	}))
+	return true
+}

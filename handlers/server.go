@@ -52,6 +52,10 @@ type Config struct {
 	// up to LoginQueueWait [2s], then gets 503 with Retry-After.
 	LoginConcurrency int
 	LoginQueueWait   time.Duration
+	// Sign-up attempts (every POST /signup) allowed per SignupWindow
+	// [15m] per client address [10].
+	SignupsPerIP int
+	SignupWindow time.Duration
 }
 
 // Server holds the dependencies of every handler.
@@ -69,6 +73,7 @@ type Server struct {
 
 	sendKeyLimit *bucketLimiter
 	loginLimit   *loginLimiter
+	signupLimit  *failureWindow
 }
 
 // New returns a Server with defaults filled in.
@@ -106,6 +111,13 @@ func New(s Server) *Server {
 	}
 	s.loginLimit = newLoginLimiter(s.Config.LoginFailuresPerIP, s.Config.LoginFailuresPerAccount, s.Config.LoginWindow,
 		s.Config.LoginConcurrency, s.Config.LoginQueueWait)
+	if s.Config.SignupsPerIP <= 0 {
+		s.Config.SignupsPerIP = 10
+	}
+	if s.Config.SignupWindow <= 0 {
+		s.Config.SignupWindow = 15 * time.Minute
+	}
+	s.signupLimit = newFailureWindow(s.Config.SignupsPerIP, s.Config.SignupWindow)
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}
