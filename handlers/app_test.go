@@ -138,6 +138,10 @@ func newTestApp(t *testing.T, opts ...func(*handlers.Config)) *testApp {
 		Server: srv, Logs: logs}
 }
 
+// plainMode runs the app without an EncodingAESKey, so that it takes
+// WeChat's plaintext pushes (with a key it takes only encrypted ones).
+func plainMode(c *handlers.Config) { c.Crypter = nil }
+
 // browser is a cookie-keeping client that does not follow redirects, so
 // tests see each response as it is.
 type browser struct {

@@ -74,6 +74,9 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) error {
 		if s.Config.WXToken == "" || !wechat.VerifySignature(s.Config.WXToken, ts, nonce, q.Get("signature")) {
 			return plainError(http.StatusForbidden, "invalid signature")
 		}
+		if s.Config.Crypter != nil {
+			return s.plaintextRefused(ctx)
+		}
 		if msg, err = wechat.ParseInbound(body); err != nil {
 			return plainError(http.StatusBadRequest, "malformed XML")
 		}
