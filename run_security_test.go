@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"flag"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -75,3 +79,83 @@ func TestRun_SandboxPushesInSafeModeAndPlaintextIsRefused(t *testing.T) {
 		t.Fatalf("状态 in the sandbox phone: %d, want the app's reply\n%s", st, phone)
 	}
 }
+
+// Sandbox mode is what runs when WX_APP_ID is unset; on an address other
+// machines can reach it would show them every simulated inbox, so it
+// starts there only when -sandbox or WXPUSH_SANDBOX=1 says so.
+func TestRun_SandboxOnAPublicAddressNeedsToBeIntended(t *testing.T) {
+	refused := []struct {
+		name string
+		addr string
+	}{
+		{"all IPv4 interfaces", "0.0.0.0:0"},
+		{"all interfaces", ":0"},
+		{"all IPv6 interfaces", "[::]:0"},
+		{"a host name", "wxpush.internal:0"},
+	}
+	for _, tt := range refused {
+		t.Run("refused on "+tt.name, func(t *testing.T) {
+			env := map[string]string{"WXPUSH_DB": filepath.Join(t.TempDir(), "x.db")}
+			// Should it start, it stops as soon as it says it listens.
+			ctx, stop := context.WithCancel(t.Context())
+			defer stop()
+			err := run(ctx, []string{"-addr", tt.addr}, func(k string) string { return env[k] }, strings.NewReader(""),
+				stopOnWrite(stop), io.Discard)
+			if err == nil {
+				t.Fatal("started the sandbox on a public address")
+			}
+			for _, want := range []string{"not a loopback address", "read every simulated phone", "-sandbox", "WXPUSH_SANDBOX=1", "WX_APP_ID", tt.addr} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+	started := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"-sandbox", nil, []string{"-addr", "0.0.0.0:0", "-sandbox"}},
+		{"WXPUSH_SANDBOX=1", map[string]string{"WXPUSH_SANDBOX": "1"}, []string{"-addr", "0.0.0.0:0"}},
+		{"localhost", nil, []string{"-addr", "localhost:0"}},
+		{"IPv6 loopback", nil, []string{"-addr", "[::1]:0"}},
+	}
+	for _, tt := range started {
+		t.Run("started with "+tt.name, func(t *testing.T) {
+			if tt.name == "IPv6 loopback" {
+				if ln, err := net.Listen("tcp", "[::1]:0"); err != nil {
+					t.Skip("no IPv6 loopback here")
+				} else {
+					ln.Close()
+				}
+			}
+			base := startApp(t, tt.env, tt.args...)
+			if st, body := getBody(t, base+"/sandbox/"); st != 200 {
+				t.Fatalf("GET /sandbox/: %d\n%s", st, body)
+			}
+		})
+	}
+	// Real WeChat mode may listen anywhere; a bad WXPUSH_SANDBOX is named.
+	real := map[string]string{"WX_APP_ID": "wx1234567890abcdef", "WX_APP_SECRET": "s", "WX_TOKEN": "t",
+		"WXPUSH_BASE_URL": "https://push.example.com", "WXPUSH_ADDR": "0.0.0.0:8080"}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	c, err := serveFlags(fs, func(k string) string { return real[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.check(); err != nil || c.Sandbox {
+		t.Errorf("real mode on 0.0.0.0: err %v, sandbox %v", err, c.Sandbox)
+	}
+	_, err = serveFlags(flag.NewFlagSet("serve", flag.ContinueOnError), func(k string) string {
+		return map[string]string{"WXPUSH_SANDBOX": "maybe"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), "WXPUSH_SANDBOX") {
+		t.Errorf("WXPUSH_SANDBOX=maybe: err %v", err)
+	}
+}
+
+// stopOnWrite is a writer that calls stop on its first write.
+type stopOnWrite func()
+
+func (f stopOnWrite) Write(p []byte) (int, error) { f(); return len(p), nil }
