@@ -159,3 +159,50 @@ func TestRun_SandboxOnAPublicAddressNeedsToBeIntended(t *testing.T) {
 type stopOnWrite func()
 
 func (f stopOnWrite) Write(p []byte) (int, error) { f(); return len(p), nil }
+
+// Without WXPUSH_BASE_URL (a local sandbox on 127.0.0.1:8080) only
+// loopback names are answered: a page that rebinds its own name to
+// 127.0.0.1 gets 421 and cannot sign up the first account, the admin.
+func TestRun_LocalInstallAnswersOnlyLoopbackNames(t *testing.T) {
+	base := startApp(t, nil)
+	_, port, _ := strings.Cut(strings.TrimPrefix(base, "http://"), ":")
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:      200,
+		"localhost:" + port:      200,
+		"rebind.example:" + port: http.StatusMisdirectedRequest,
+	} {
+		form := url.Values{"name": {"mallory"}, "password": {"password-1"}, "password2": {"password-1"}}
+		req, _ := http.NewRequest("GET", base+"/signup", nil)
+		req.Host = host
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET /signup for %s: %d, want %d", host, res.StatusCode, want)
+		}
+		if want != 200 {
+			req, _ = http.NewRequest("POST", base+"/signup", strings.NewReader(form.Encode()))
+			req.Host = host
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != want {
+				t.Errorf("POST /signup for %s: %d, want %d", host, res.StatusCode, want)
+			}
+		}
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.PostForm(base+"/login", url.Values{"name": {"mallory"}, "password": {"password-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("login as the rebinding page's account: %d, want 401 (no such account)", res.StatusCode)
+	}
+}

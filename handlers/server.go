@@ -40,7 +40,12 @@ type Config struct {
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
 	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]
 
-	// TrustedProxies: peers whose X-Forwarded-For/-Proto are believed
+	// Hosts are the host names (ports aside) this site answers to; a
+	// request for another gets 421 (checkHost). Default: BaseURL's host.
+	// Loopback names are always accepted.
+	Hosts []string
+
+	// TrustedProxies: peers whose X-Forwarded-For/-Proto/-Host are believed
 	// (WXPUSH_TRUSTED_PROXIES); nil trusts none.
 	TrustedProxies []netip.Prefix
 	// Failed logins allowed per LoginWindow per client address [10] and
@@ -120,6 +125,9 @@ func New(s Server) *Server {
 	s.signupLimit = newFailureWindow(s.Config.SignupsPerIP, s.Config.SignupWindow)
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
+	}
+	if s.Config.Hosts == nil && s.Config.BaseURL != nil {
+		s.Config.Hosts = []string{s.Config.BaseURL.Hostname()}
 	}
 	if s.Config.BindMode == "" {
 		s.Config.BindMode = "auto"
