@@ -79,5 +79,5 @@ func (s *Server) Handler() http.Handler {
 	// forwarding headers), request id and logging, the host check (421
 	// for other hosts), security headers, then the cross-origin check that
 	// guards every state-changing request.
-	return s.withClientInfo(s.withRequestLog(s.checkHost(securityHeaders(s.crossOriginProtection(mux)))))
+	return s.withClientInfo(s.withRequestLog(s.checkHost(s.securityHeaders(s.crossOriginProtection(mux)))))
 }

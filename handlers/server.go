@@ -223,6 +223,7 @@ func (s *Server) assets() views.Assets {
 	return views.Assets{
 		CSS:  s.Static.URL("app.css"),
 		HTMX: s.Static.URL(static.HTMXFile),
+		JS:   s.Static.URL("app.js"),
 		Icon: s.Static.URL("favicon.svg"),
 	}
 }
