@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -121,7 +122,14 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	fs.StringVar(&c.Addr, "addr", def("WXPUSH_ADDR", "127.0.0.1:8080"), "listen address (WXPUSH_ADDR)")
 	fs.StringVar(&c.DB, "db", def("WXPUSH_DB", "./wxpush.db"), "SQLite database file (WXPUSH_DB)")
 	fs.StringVar(&c.BaseURL, "base-url", env("WXPUSH_BASE_URL"), "public URL of the site, used in the OAuth redirect_uri (WXPUSH_BASE_URL)")
-	fs.BoolVar(&c.Sandbox, "sandbox", false, "use the built-in WeChat sandbox even when WX_APP_ID is set")
+	sandbox := false
+	if v := env("WXPUSH_SANDBOX"); v != "" {
+		var perr error
+		if sandbox, perr = strconv.ParseBool(v); perr != nil {
+			err = errors.Join(err, fmt.Errorf("WXPUSH_SANDBOX=%q: want 1 or 0", v))
+		}
+	}
+	fs.BoolVar(&c.Sandbox, "sandbox", sandbox, "use the built-in WeChat sandbox, even when WX_APP_ID is set or the address is not loopback (WXPUSH_SANDBOX=1)")
 	c.AppID = env("WX_APP_ID")
 	c.AppSecret = env("WX_APP_SECRET")
 	c.Token = env("WX_TOKEN")
@@ -177,8 +185,17 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 // WX_APP_ID the app runs against the sandbox; with it, every value real
 // WeChat needs must be present.
 func (c *config) check() error {
+	intended := c.Sandbox // -sandbox or WXPUSH_SANDBOX=1
 	if c.AppID == "" {
 		c.Sandbox = true
+	}
+	if c.Sandbox && !intended && !loopbackAddress(c.Addr) {
+		// Anyone who reaches the sandbox reads every simulated phone and
+		// can inject faults; as the silent default it must stay local.
+		return fmt.Errorf("refusing to start the sandbox (WX_APP_ID is not set) on %s, which is not a loopback address: "+
+			"anyone who can reach it could read every simulated phone's messages and inject faults. "+
+			"Listen on loopback (-addr 127.0.0.1:8080 or WXPUSH_ADDR), set WX_APP_ID and the other WeChat settings for real mode, "+
+			"or pass -sandbox (WXPUSH_SANDBOX=1) if a sandbox reachable from other machines is intended", c.Addr)
 	}
 	if c.OAuthScope != "snsapi_userinfo" && c.OAuthScope != "snsapi_base" {
 		return fmt.Errorf("WX_OAUTH_SCOPE=%q: want snsapi_userinfo or snsapi_base", c.OAuthScope)
@@ -227,6 +244,23 @@ func (c *config) check() error {
 		return fmt.Errorf("WX_APP_ID is set, so real WeChat mode needs %s (or unset WX_APP_ID to use the sandbox)", strings.Join(missing, ", "))
 	}
 	return nil
+}
+
+// loopbackAddress reports whether a listen address (host:port) is only
+// reachable from this machine: localhost or a loopback IP. An empty host
+// (":8080") or a wildcard listens on every interface; any other name is
+// not known to be loopback. An address that does not parse is left for
+// net.Listen to report.
+func loopbackAddress(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // retention is what serve prunes, hourly: finished messages after

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,6 +77,7 @@ func newBrowser(t *testing.T) context.Context {
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	watchPage(t, ctx)
 	return ctx
 }
 
@@ -122,7 +124,7 @@ func TestE2E_BindInSandboxPhoneSwapsLive(t *testing.T) {
 	}
 
 	// The phone: a second tab of the same browser.
-	phone, cancel := chromedp.NewContext(ctx)
+	phone, cancel := newTab(t, ctx)
 	defer cancel()
 	var result string
 	err = chromedp.Run(phone,
@@ -177,6 +179,23 @@ func TestE2E_BindInSandboxPhoneSwapsLive(t *testing.T) {
 	if state != "已绑定" || !strings.Contains(page, "张三") {
 		t.Fatalf("account page: state %q\n%s", state, page)
 	}
+
+	// Unbinding asks first (app.js's data-confirm: pages carry no inline
+	// handlers). Cancelled, nothing happens (the button is still there to
+	// click again); confirmed, the binding ends.
+	var accept atomic.Bool
+	dialogs := answerDialogs(ctx, &accept)
+	if msg := clickAndAnswer(t, ctx, dialogs, `#unbind`); !strings.Contains(msg, "确定解除绑定") {
+		t.Fatalf("confirm dialog says %q", msg)
+	}
+	accept.Store(true)
+	if msg := clickAndAnswer(t, ctx, dialogs, `#unbind`); !strings.Contains(msg, "确定解除绑定") {
+		t.Fatalf("confirm dialog says %q", msg)
+	}
+	err = chromedp.Run(ctx, chromedp.WaitVisible(`#binding-state.state-off`, chromedp.ByQuery))
+	if err != nil {
+		t.Fatalf("after confirming the unbind: %v", err)
+	}
 }
 
 // bindInPhone completes the binding shown on the current /bind page as a
@@ -190,7 +209,7 @@ func bindInPhone(t *testing.T, ctx context.Context, nickname string) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	phone, cancel := chromedp.NewContext(ctx)
+	phone, cancel := newTab(t, ctx)
 	defer cancel()
 	if mode == "scan" {
 		scanAndFollow(t, phone, authURL, nickname)
@@ -352,7 +371,7 @@ func TestE2E_ScanFollowsAndBindsInOneStep(t *testing.T) {
 	if mode != "scan" || !strings.Contains(qrURL, "/sandbox/q/") {
 		t.Fatalf("bind panel mode %q, QR %q: want a parameterized QR code", mode, qrURL)
 	}
-	phone, cancel := chromedp.NewContext(ctx)
+	phone, cancel := newTab(t, ctx)
 	defer cancel()
 	chat := scanAndFollow(t, phone, qrURL, "赵六")
 	if !strings.Contains(chat, "已绑定账号「carol」") {

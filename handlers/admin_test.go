@@ -211,7 +211,7 @@ func TestAdmin_ComposeWarnsAboutTheTextWindow(t *testing.T) {
 		t.Fatalf("no warning for a text to a user outside the window:\n%s", r.Body)
 	}
 	openid := app.SB.AddUser("root").OpenID
-	app.replyText(t, app.push(t, text(openid, "你好"), false, 0), false)
+	app.replyText(t, app.push(t, text(openid, "你好"), true, 0), true)
 	if r := admin.get("/admin/compose?kind=text"); strings.Contains(r.Body, `id="window-warning"`) {
 		t.Error("warning shown although the user wrote within 48 hours")
 	}

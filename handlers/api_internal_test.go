@@ -108,6 +108,7 @@ func TestOpenAPI_DocumentsExactlyTheRegisteredRoutes(t *testing.T) {
 			}
 			for _, body := range bodies {
 				req := httptest.NewRequest(strings.ToUpper(method), p, strings.NewReader(body))
+				req.Host = base.Host
 				req.Header.Set("Authorization", "Bearer "+token)
 				if body != "" {
 					req.Header.Set("Content-Type", "application/json")

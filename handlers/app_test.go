@@ -40,6 +40,25 @@ type clock struct {
 
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func (c *clock) Set(t time.Time)         { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// logBuffer collects the server's log for tests that check what is logged.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
 
 // testApp is the whole site on a loopback server, with the sandbox mounted
 // at /sandbox/ exactly as sandbox mode runs it.
@@ -54,6 +73,8 @@ type testApp struct {
 	Tokens  *wechat.TokenManager
 	Crypter *wechat.Crypter
 	Service *service.Service
+	Server  *handlers.Server
+	Logs    *logBuffer // everything the server logged, at debug level
 }
 
 // testConfig is what a test may change of the site's configuration.
@@ -105,6 +126,7 @@ func newTestApp(t testing.TB, opts ...func(*testConfig)) *testApp {
 	ob := outbox.New(st, outbox.WeChatSender{Client: client, Tokens: tokens},
 		outbox.Config{Workers: 4, BaseBackoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}, nil)
 	svc := service.New(service.Deps{Store: st, WeChat: client, Tokens: tokens, Outbox: ob, Now: c.Now}, cfg.Service)
+	logs := &logBuffer{}
 	srv := handlers.New(handlers.Server{
 		App:      svc,
 		Store:    st,
@@ -112,7 +134,7 @@ func newTestApp(t testing.TB, opts ...func(*testConfig)) *testApp {
 		Sessions: sessions,
 		Static:   static.New(),
 		Sandbox:  sb,
-		Log:      slog.New(slog.DiscardHandler),
+		Log:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:      c.Now,
 		Config:   cfg.Config,
 	})
@@ -124,8 +146,13 @@ func newTestApp(t testing.TB, opts ...func(*testConfig)) *testApp {
 	done := make(chan struct{})
 	go func() { defer close(done); ob.Run(octx) }()
 	t.Cleanup(func() { stop(); <-done })
-	return &testApp{URL: ts.URL, Handler: h, DBPath: dbPath, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter, Service: svc}
+	return &testApp{URL: ts.URL, Handler: h, DBPath: dbPath, Store: st, SB: sb, Clock: c, Client: client, Tokens: tokens, Crypter: crypter,
+		Service: svc, Server: srv, Logs: logs}
 }
+
+// plainMode runs the app without an EncodingAESKey, so that it takes
+// WeChat's plaintext pushes (with a key it takes only encrypted ones).
+func plainMode(c *testConfig) { c.Crypter = nil }
 
 // browser is a cookie-keeping client that does not follow redirects, so
 // tests see each response as it is.

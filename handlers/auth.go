@@ -28,14 +28,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	password := r.PostFormValue("password")
 	next := localPath(r.PostFormValue("next"))
-	if wait := s.loginLimit.wait(r, name, s.Now()); wait > 0 {
+	done, refused := s.loginLimit.reserve(r, name, s.Now())
+	if refused != nil {
 		open, _ := s.App.SignupOpen(r.Context())
-		s.loginTooMany(w, r, views.AuthForm{Name: name, SignupOpen: open, Next: next}, wait)
+		s.loginTooMany(w, r, views.AuthForm{Name: name, SignupOpen: open, Next: next}, refused)
 		return nil
 	}
 	u, err := s.App.Login(r.Context(), name, password)
+	done(err)
 	if e := service.AsError(err); err != nil && e.Code == service.EUnauthorized {
-		s.loginLimit.failed(r, name, s.Now())
 		open, _ := s.App.SignupOpen(r.Context())
 		s.render(w, r, http.StatusUnauthorized, views.LoginPage(s.page(r, "登录"),
 			views.AuthForm{Name: name, Error: e.Message, SignupOpen: open, Next: next}))
@@ -44,7 +45,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.loginLimit.succeeded(name)
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}
@@ -81,6 +81,9 @@ var signupStatus = map[service.Code]int{
 }
 
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
+	if s.signupThrottled(w, r) {
+		return nil
+	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	u, err := s.App.Signup(r.Context(), name, r.PostFormValue("password"), r.PostFormValue("password2"))
 	if e := service.AsError(err); err != nil && signupStatus[e.Code] != 0 {
@@ -99,13 +102,4 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	}
 	http.Redirect(w, r, "/bind", http.StatusSeeOther)
 	return nil
-}
-
-// localPath keeps redirects on this site: anything that is not a plain
-// absolute path becomes "/".
-func localPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
-		return "/"
-	}
-	return p
 }

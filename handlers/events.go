@@ -66,6 +66,9 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) error {
 		if s.Config.WXToken == "" || !wechat.VerifySignature(s.Config.WXToken, ts, nonce, q.Get("signature")) {
 			return plainError(http.StatusForbidden, "invalid signature")
 		}
+		if s.Config.Crypter != nil {
+			return s.plaintextRefused(ctx)
+		}
 		if msg, err = wechat.ParseInbound(body); err != nil {
 			return plainError(http.StatusBadRequest, "malformed XML")
 		}
@@ -95,9 +98,14 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request) error {
 }
 
 // verifyServerURL answers WeChat's server-URL check: echo echostr when the
-// signature over (token, timestamp, nonce) matches (docs/wechat.md, "Server URL"), else 403.
+// signature over (token, timestamp, nonce) matches (docs/wechat.md, "Server URL") and the timestamp
+// is within EventWindow of now, else 403.
 func (s *Server) verifyServerURL(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	if err := s.freshTimestamp(q.Get("timestamp")); err != nil {
+		s.logger(r.Context()).Warn("wechat server verification: timestamp missing or off by more than the window")
+		return err
+	}
 	if s.Config.WXToken == "" ||
 		!wechat.VerifySignature(s.Config.WXToken, q.Get("timestamp"), q.Get("nonce"), q.Get("signature")) {
 		s.logger(r.Context()).Warn("wechat server verification: bad signature")

@@ -101,7 +101,8 @@ func inboundCount(t *testing.T, a *testApp) int {
 }
 
 func TestReceive_RejectsBadPushes(t *testing.T) {
-	app := newTestApp(t)
+	apps := map[bool]*testApp{false: newTestApp(t, plainMode), true: newTestApp(t)} // by safe
+	app := apps[false]
 	sub := event("oUser1", "subscribe", "")
 	now := app.Clock.Now().Unix()
 	tests := []struct {
@@ -125,14 +126,16 @@ func TestReceive_RejectsBadPushes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := app.pushRaw(t, tt.body, tt.safe, tt.ts, tt.tweak)
+			r := apps[tt.safe].pushRaw(t, tt.body, tt.safe, tt.ts, tt.tweak)
 			if r.Status != tt.status {
 				t.Fatalf("status %d, want %d (%s)", r.Status, tt.status, r.Body)
 			}
 		})
 	}
-	if n := inboundCount(t, app); n != 0 {
-		t.Errorf("%d pushes stored from rejected requests", n)
+	for _, app := range apps {
+		if n := inboundCount(t, app); n != 0 {
+			t.Errorf("%d pushes stored from rejected requests", n)
+		}
 	}
 }
 
@@ -163,6 +166,9 @@ func TestReceive_RetriedPushIsProcessedOnce(t *testing.T) {
 	for _, safe := range []bool{false, true} {
 		t.Run(fmt.Sprintf("safe=%v", safe), func(t *testing.T) {
 			app := newTestApp(t)
+			if !safe {
+				app = newTestApp(t, plainMode)
+			}
 			m := text("oUser9", "状态")
 			first := app.replyText(t, app.push(t, m, safe, 0), safe)
 			if !strings.Contains(first, "还没有绑定") {
@@ -203,7 +209,7 @@ func TestReceive_FollowStateAndWindow(t *testing.T) {
 }
 
 func TestReceive_KeywordReplies(t *testing.T) {
-	app := newTestApp(t, func(c *testConfig) { c.Service.AutoReply = "收到，我们会尽快回复。" })
+	app := newTestApp(t, plainMode, func(c *testConfig) { c.Service.AutoReply = "收到，我们会尽快回复。" })
 	tests := []struct{ in, want string }{
 		{"绑定", app.URL + "/bind"},
 		{"状态", "还没有绑定"},
@@ -291,7 +297,7 @@ func TestReceive_TemplateReceiptUpdatesDelivery(t *testing.T) {
 	}
 	ev := event(d.OpenID, "TEMPLATESENDJOBFINISH", "")
 	ev.TemplateMsgID, ev.Status = d.MsgID, "failed:user block"
-	app.replyText(t, app.push(t, ev, false, 0), false)
+	app.replyText(t, app.push(t, ev, true, 0), true)
 	got, _ := app.Store.Delivery(context.Background(), d.ID)
 	if got.Receipt != store.ReceiptBlocked {
 		t.Fatalf("receipt %q, want blocked", got.Receipt)

@@ -53,15 +53,33 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 	})
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	csp := contentSecurityPolicy(s.Config.FollowQRURL)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		// Pages never leak their URL (OAuth code and state) to other sites.
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)
 	})
+}
+
+// contentSecurityPolicy keeps injected markup inert: scripts and styles
+// only from this site's files (pages carry no inline script, style or
+// event handler; htmx's inline indicator style is turned off in its
+// config), images from this site, as data: URLs (the QR codes) and from
+// the origin of the configured follow QR image; forms post only here (the
+// sandbox's OAuth page redirects to this site's callback, which is
+// 'self'); no framing, no <base>, no plugins.
+func contentSecurityPolicy(followQRURL string) string {
+	img := "'self' data:"
+	if u, err := url.Parse(followQRURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		img += " " + u.Scheme + "://" + u.Host
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src " + img +
+		"; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }
 
 // crossOriginProtection rejects cross-origin state-changing requests
@@ -105,6 +123,9 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 			http.Redirect(w, r, login, http.StatusSeeOther)
 			return
 		}
+		// Pages for a signed-in user are theirs alone: no browser or proxy
+		// cache keeps them (the back button after logout, a shared machine).
+		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKeyUser, u)))
 	})
 }
@@ -121,10 +142,13 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 }
 
 // logPath hides the secret part of paths that carry one (personal send
-// keys) before the path is logged.
+// keys) before the path is logged. Every log line that carries a request
+// path goes through it. It masks whatever follows a "send" segment, in any
+// case and in unclean forms ("//send/…", "/x/../send/…"), which the mux
+// answers with a redirect or a 404 but which still reach the log.
 func logPath(p string) string {
-	if strings.HasPrefix(p, "/send/") {
-		return "/send/{key}"
+	if i := strings.Index(strings.ToLower(p), "/send/"); i >= 0 {
+		return p[:i] + "/send/{key}"
 	}
 	return p
 }

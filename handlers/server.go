@@ -33,7 +33,12 @@ type Config struct {
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
 	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]
 
-	// TrustedProxies: peers whose X-Forwarded-For/-Proto are believed
+	// Hosts are the host names (ports aside) this site answers to; a
+	// request for another gets 421 (checkHost). Default: BaseURL's host.
+	// Loopback names are always accepted.
+	Hosts []string
+
+	// TrustedProxies: peers whose X-Forwarded-For/-Proto/-Host are believed
 	// (WXPUSH_TRUSTED_PROXIES); nil trusts none.
 	TrustedProxies []netip.Prefix
 	// Failed logins allowed per LoginWindow per client address [10] and
@@ -41,6 +46,14 @@ type Config struct {
 	LoginFailuresPerIP      int
 	LoginFailuresPerAccount int
 	LoginWindow             time.Duration
+	// Password checks run at once [4]; a login that finds none free waits
+	// up to LoginQueueWait [2s], then gets 503 with Retry-After.
+	LoginConcurrency int
+	LoginQueueWait   time.Duration
+	// Sign-up attempts (every POST /signup) allowed per SignupWindow
+	// [15m] per client address [10].
+	SignupsPerIP int
+	SignupWindow time.Duration
 }
 
 // Server holds the dependencies of every handler. Handlers change nothing
@@ -59,6 +72,7 @@ type Server struct {
 
 	sendKeyLimit *bucketLimiter
 	loginLimit   *loginLimiter
+	signupLimit  *failureWindow
 }
 
 // New returns a Server with defaults filled in.
@@ -85,9 +99,26 @@ func New(s Server) *Server {
 	if s.Config.LoginWindow <= 0 {
 		s.Config.LoginWindow = 15 * time.Minute
 	}
-	s.loginLimit = newLoginLimiter(s.Config.LoginFailuresPerIP, s.Config.LoginFailuresPerAccount, s.Config.LoginWindow)
+	if s.Config.LoginConcurrency <= 0 {
+		s.Config.LoginConcurrency = 4
+	}
+	if s.Config.LoginQueueWait <= 0 {
+		s.Config.LoginQueueWait = 2 * time.Second
+	}
+	s.loginLimit = newLoginLimiter(s.Config.LoginFailuresPerIP, s.Config.LoginFailuresPerAccount, s.Config.LoginWindow,
+		s.Config.LoginConcurrency, s.Config.LoginQueueWait)
+	if s.Config.SignupsPerIP <= 0 {
+		s.Config.SignupsPerIP = 10
+	}
+	if s.Config.SignupWindow <= 0 {
+		s.Config.SignupWindow = 15 * time.Minute
+	}
+	s.signupLimit = newFailureWindow(s.Config.SignupsPerIP, s.Config.SignupWindow)
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
+	}
+	if s.Config.Hosts == nil && s.Config.BaseURL != nil {
+		s.Config.Hosts = []string{s.Config.BaseURL.Hostname()}
 	}
 	return &s
 }
@@ -113,6 +144,7 @@ func (s *Server) assets() views.Assets {
 	return views.Assets{
 		CSS:  s.Static.URL("app.css"),
 		HTMX: s.Static.URL(static.HTMXFile),
+		JS:   s.Static.URL("app.js"),
 		Icon: s.Static.URL("favicon.svg"),
 	}
 }

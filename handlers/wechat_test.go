@@ -4,11 +4,13 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // The vectors are from shared/wechat-api.md §8 (token 789 is the test app's).
 func TestVerifyServerURL(t *testing.T) {
 	app := newTestApp(t)
+	app.Clock.Set(time.Unix(456, 0)) // the vectors' timestamp
 	b := app.browser(t)
 	tests := []struct {
 		name, sig, ts, nonce string
@@ -41,6 +43,7 @@ func TestVerifyServerURL(t *testing.T) {
 
 func TestVerifyServerURL_SpamtestVector(t *testing.T) {
 	app := newTestApp(t, func(c *testConfig) { c.WXToken = "spamtest" })
+	app.Clock.Set(time.Unix(1409735669, 0))
 	q := url.Values{"signature": {"16120ec1b8dbb870f510d87ce6bc2463eae6ca1a"}, "timestamp": {"1409735669"}, "nonce": {"1320562132"}, "echostr": {"hello"}}
 	if r := app.browser(t).get("/wechat?" + q.Encode()); r.Status != 200 || r.Body != "hello" {
 		t.Fatalf("status %d body %q", r.Status, r.Body)

@@ -98,7 +98,7 @@ func (s *Service) createUser(ctx context.Context, name, password, password2 stri
 func (s *Service) Login(ctx context.Context, name, password string) (store.User, error) {
 	u, err := s.store.Authenticate(ctx, strings.TrimSpace(name), password)
 	if errors.Is(err, store.ErrBadCredentials) {
-		return u, &Error{Code: EUnauthorized, Message: "用户名或密码错误。"}
+		return u, &Error{Code: EUnauthorized, Message: "用户名或密码错误。", Err: err}
 	}
 	if err != nil {
 		return u, err

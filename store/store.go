@@ -41,6 +41,7 @@ type Store struct {
 	now  func() time.Time
 
 	bcryptCost int
+	authHook   func(name string) // SetAuthenticateHook
 
 	cache *cache
 

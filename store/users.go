@@ -25,6 +25,11 @@ type User struct {
 // bcrypt.DefaultCost). Tests lower it so that creating many users stays fast.
 func (s *Store) SetBcryptCost(cost int) { s.bcryptCost = cost }
 
+// SetAuthenticateHook makes every Authenticate call f(name) before it
+// checks the password. Tests count and hold password checks with it; set
+// it before the store is used.
+func (s *Store) SetAuthenticateHook(f func(name string)) { s.authHook = f }
+
 // dummyHash is compared against when a name is unknown, so that a wrong name
 // and a wrong password take about the same time.
 var dummyHash = sync.OnceValue(func() []byte {
@@ -71,6 +76,9 @@ func (s *Store) CreateUser(ctx context.Context, name, password string, admin, fi
 // Authenticate returns the user whose name and password match, or
 // ErrBadCredentials.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
+	if s.authHook != nil {
+		s.authHook(name)
+	}
 	var hash string
 	u, err := s.scanUser(s.rdb.QueryRowContext(ctx,
 		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE name = ?`, name), &hash)

@@ -188,7 +188,7 @@ func AccountPage(p Page, a Account) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</dd></dl><div class=\"actions\"><a class=\"button\" href=\"/bind\">换绑其他微信</a><form method=\"post\" action=\"/unbind\" class=\"inline\" onsubmit=\"return confirm('确定解除绑定？解除后将收不到推送消息。')\"><button type=\"submit\" class=\"danger\" id=\"unbind\">解除绑定</button></form></div>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</dd></dl><div class=\"actions\"><a class=\"button\" href=\"/bind\">换绑其他微信</a><form method=\"post\" action=\"/unbind\" class=\"inline\" data-confirm=\"确定解除绑定？解除后将收不到推送消息。\"><button type=\"submit\" class=\"danger\" id=\"unbind\">解除绑定</button></form></div>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -314,7 +314,7 @@ func AccountPage(p Page, a Account) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if a.SendKey != nil || a.NewKeyURL != "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<button type=\"submit\" id=\"rotate-sendkey\" onclick=\"return confirm('重新生成后，旧的推送链接立即失效。继续？')\">重新生成</button>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 29, "<button type=\"submit\" id=\"rotate-sendkey\" data-confirm=\"重新生成后，旧的推送链接立即失效。继续？\">重新生成</button>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -182,12 +182,12 @@ func ComposePage(p Page, c Compose) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(c.Recipients) > recipientFilterFrom {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<input type=\"search\" class=\"recipient-filter\" id=\"recipient-filter\" placeholder=\"筛选：用户名或昵称\" aria-label=\"筛选接收人\" hx-on:input=\"const q = this.value.trim().toLowerCase(); for (const l of document.querySelectorAll('.recipients label.check')) { l.hidden = q !== '' && !l.textContent.toLowerCase().includes(q) }\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<input type=\"search\" class=\"recipient-filter\" id=\"recipient-filter\" placeholder=\"筛选：用户名或昵称\" aria-label=\"筛选接收人\" data-filter=\".recipients label.check\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<div class=\"recipients\" hx-on:change=\"if (event.target.name === 'user' &amp;&amp; event.target.checked) document.getElementById('to-users').checked = true\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<div class=\"recipients\" data-tick-selects=\"#to-users\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -239,6 +239,7 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("GET /q/{id}", s.handleScan)
 	m.HandleFunc("POST /q/{id}", s.handleScanPost)
 	m.HandleFunc("GET /avatar/{openid}", s.handleAvatar)
+	m.Handle("GET /assets/", assets())
 	s.mux = m
 }
 
