@@ -18,6 +18,7 @@ import (
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/webhooks"
 	"github.com/wxpush/wxpush/wechat"
 )
 
@@ -36,6 +37,7 @@ type App struct {
 	service *service.Service
 	tokens  *wechat.TokenManager
 	outbox  *outbox.Outbox
+	hooks   *webhooks.Worker
 }
 
 // NewApp opens the database, listens and wires every part; nothing runs
@@ -116,6 +118,8 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 	a.tokens = wechat.NewTokenManager(client, wechat.TokenOptions{Cache: tokenCache{a.store}, Log: log})
 	a.outbox = outbox.New(a.store, outbox.WeChatSender{Client: client, Tokens: a.tokens},
 		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
+	a.hooks = webhooks.New(a.store, webhooks.Config{}, log)
+	a.store.SetWebhookNotify(a.hooks.Notify)
 	a.service = service.New(service.Deps{Store: a.store, WeChat: client, Tokens: a.tokens, Outbox: a.outbox, Log: log},
 		service.Config{BaseURL: a.base, BindTTL: c.BindTTL, BindMode: c.BindMode, OAuthScope: c.OAuthScope, AutoReply: c.AutoReply})
 	srv.App, srv.Tokens = a.service, a.tokens
@@ -151,13 +155,18 @@ func (a *App) jobs() []job {
 				a.log.Error("outbox stopped", "err", err)
 			}
 		}},
+		{"webhooks", func(ctx context.Context) {
+			if err := a.hooks.Run(ctx); err != nil {
+				a.log.Error("webhooks stopped", "err", err)
+			}
+		}},
 		{"retention", func(ctx context.Context) {
 			a.store.RunRetention(ctx, a.cfg.retention(), time.Hour, func(p store.Pruned, err error) {
 				if err != nil {
 					a.log.Error("retention: pruning failed", "err", err)
 				} else if p != (store.Pruned{}) {
 					a.log.Info("retention: pruned", "messages", p.Messages, "deliveries", p.Deliveries,
-						"inbound_events", p.Inbound, "audit_entries", p.Audit)
+						"inbound_events", p.Inbound, "audit_entries", p.Audit, "webhook_events", p.Webhooks)
 				}
 			})
 		}},

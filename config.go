@@ -231,12 +231,14 @@ func (c *config) check() error {
 
 // retention is what serve prunes, hourly: finished messages after
 // WXPUSH_RETENTION_DAYS, WeChat's pushes after 7 days (they only serve to
-// drop WeChat's retries), the audit log after WXPUSH_AUDIT_RETENTION_DAYS.
+// drop WeChat's retries), the audit log after WXPUSH_AUDIT_RETENTION_DAYS,
+// webhook events 30 days after they were created (once delivered or given up).
 func (c *config) retention() store.Retention {
 	const day = 24 * time.Hour
 	return store.Retention{
 		Messages: time.Duration(c.RetentionDays) * day,
 		Inbound:  7 * day,
 		Audit:    time.Duration(c.AuditRetentionDays) * day,
+		Webhooks: 30 * day,
 	}
 }

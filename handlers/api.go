@@ -42,6 +42,12 @@ var apiRoutes = []apiRoute{
 	{Method: "POST", Pattern: "/api/v1/messages", Handle: (*Server).apiSend},
 	{Method: "GET", Pattern: "/api/v1/messages/{id}", Handle: (*Server).apiMessage},
 	{Method: "GET", Pattern: "/api/v1/users", Handle: (*Server).apiUsers},
+	{Method: "POST", Pattern: "/api/v1/webhooks", Handle: (*Server).apiCreateWebhook},
+	{Method: "GET", Pattern: "/api/v1/webhooks", Handle: (*Server).apiWebhooks},
+	{Method: "GET", Pattern: "/api/v1/webhooks/{id}", Handle: (*Server).apiWebhook},
+	{Method: "DELETE", Pattern: "/api/v1/webhooks/{id}", Handle: (*Server).apiDeleteWebhook},
+	{Method: "POST", Pattern: "/api/v1/webhooks/{id}/secret", Handle: (*Server).apiRotateWebhookSecret},
+	{Method: "POST", Pattern: "/api/v1/webhooks/{id}/test", Handle: (*Server).apiTestWebhook},
 	{Method: "GET", Pattern: "/api/v1/openapi.json", Public: true, Handle: (*Server).apiOpenAPI},
 }
 

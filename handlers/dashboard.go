@@ -162,6 +162,8 @@ var auditLabels = map[string]string{
 	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
 	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
 	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
+	"webhook.create": "添加 Webhook", "webhook.delete": "删除 Webhook", "webhook.rotate": "轮换 Webhook 密钥",
+	"webhook.enable": "启用 Webhook", "webhook.disable": "停用 Webhook", "webhook.test": "发送测试事件",
 }
 
 func auditLabel(action string) string {

@@ -74,6 +74,9 @@ func (s *Store) ingestOne(tx *wtx, in Inbound) (dup bool, err error) {
 		_, err = tx.ExecContext(ctx,
 			`UPDATE deliveries SET receipt = ?, receipt_at = ? WHERE msgid = ?`, in.Receipt, now, in.TemplateMsgID)
 	}
+	if err == nil {
+		err = s.inboundEvents(ctx, tx, in) // integrations: webhook events, metrics
+	}
 	return false, err
 }
 

@@ -420,7 +420,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 				return err
 			}
 		}
-		return nil
+		return s.resultEvents(ctx, tx, rs) // integrations: webhook events, metrics
 	})
 }
 

@@ -11,6 +11,7 @@ type Retention struct {
 	Messages time.Duration // messages whose every delivery is final, with their deliveries
 	Inbound  time.Duration // pushes from WeChat (their de-duplication use is over in seconds)
 	Audit    time.Duration // the admin audit log
+	Webhooks time.Duration // webhook events whose deliveries all finished, with their delivery log
 }
 
 // Pruned counts what one Prune deleted.
@@ -19,6 +20,7 @@ type Pruned struct {
 	Deliveries int64
 	Inbound    int64
 	Audit      int64
+	Webhooks   int64 // webhook events
 }
 
 // pruneBatch bounds one delete transaction, so that pruning a large
@@ -63,6 +65,12 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		p.Audit, err = s.deleteBatches(ctx,
 			`DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? LIMIT ?)`,
 			now.Add(-r.Audit).UnixMilli())
+		if err != nil {
+			return p, err
+		}
+	}
+	if r.Webhooks > 0 {
+		p.Webhooks, err = s.PruneWebhooks(ctx, now.Add(-r.Webhooks))
 	}
 	return p, err
 }
