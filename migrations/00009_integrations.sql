@@ -55,7 +55,13 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX webhook_attempts_endpoint ON webhook_attempts(endpoint_id, id);
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
 
+-- Scoped API tokens: send (create messages), read (messages, users,
+-- topics), manage (webhooks, topics, subscribers). Tokens made before
+-- scopes existed keep all three.
+ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'send read manage';
+
 -- +goose Down
+ALTER TABLE api_tokens DROP COLUMN scopes;
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;
 DROP TABLE webhook_events;
