@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/metrics"
 	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
@@ -38,6 +39,8 @@ type App struct {
 	tokens  *wechat.TokenManager
 	outbox  *outbox.Outbox
 	hooks   *webhooks.Worker
+	metrics *metrics.Metrics // nil unless configured (app_metrics.go)
+	metLn   net.Listener     // WXPUSH_METRICS_ADDR's listener, or nil
 }
 
 // NewApp opens the database, listens and wires every part; nothing runs
@@ -116,9 +119,18 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 		}
 	}
 	a.tokens = wechat.NewTokenManager(client, wechat.TokenOptions{Cache: tokenCache{a.store}, Log: log})
-	a.outbox = outbox.New(a.store, outbox.WeChatSender{Client: client, Tokens: a.tokens},
+	var sender outbox.Sender = outbox.WeChatSender{Client: client, Tokens: a.tokens}
+	var hookObs webhooks.Observer
+	if err := a.setupMetrics(client); err != nil {
+		return nil, err
+	}
+	if a.metrics != nil {
+		sender, hookObs = a.metrics.Sender(sender), a.metrics
+		srv.Metrics = a.metricsHandler()
+	}
+	a.outbox = outbox.New(a.store, sender,
 		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
-	a.hooks = webhooks.New(a.store, webhooks.Config{}, log)
+	a.hooks = webhooks.New(a.store, webhooks.Config{Observer: hookObs}, log)
 	a.store.SetWebhookNotify(a.hooks.Notify)
 	a.service = service.New(service.Deps{Store: a.store, WeChat: client, Tokens: a.tokens, Outbox: a.outbox, Log: log},
 		service.Config{BaseURL: a.base, BindTTL: c.BindTTL, BindMode: c.BindMode, OAuthScope: c.OAuthScope, AutoReply: c.AutoReply})
@@ -155,6 +167,7 @@ func (a *App) jobs() []job {
 				a.log.Error("outbox stopped", "err", err)
 			}
 		}},
+		{"metrics listener", a.serveMetrics},
 		{"webhooks", func(ctx context.Context) {
 			if err := a.hooks.Run(ctx); err != nil {
 				a.log.Error("webhooks stopped", "err", err)
@@ -239,6 +252,11 @@ func (a *App) Close() error {
 	var errs []error
 	if a.ln != nil {
 		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if a.metLn != nil {
+		if err := a.metLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}

@@ -46,6 +46,9 @@ type config struct {
 	SendKeyRate        int            // WXPUSH_SENDKEY_RATE: pushes per minute per personal send key
 	RetentionDays      int            // WXPUSH_RETENTION_DAYS: finished messages; 0 keeps them forever
 	AuditRetentionDays int            // WXPUSH_AUDIT_RETENTION_DAYS: audit log; 0 keeps it forever
+
+	MetricsToken string // WXPUSH_METRICS_TOKEN: /metrics on the main address, behind this bearer token
+	MetricsAddr  string // WXPUSH_METRICS_ADDR: /metrics on a listener of its own, loopback clients only
 }
 
 // loadDotEnv reads KEY=VALUE lines from path. A missing file is not an
@@ -166,6 +169,8 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	}
 	c.RetentionDays = days("WXPUSH_RETENTION_DAYS", 90)
 	c.AuditRetentionDays = days("WXPUSH_AUDIT_RETENTION_DAYS", 365)
+	c.MetricsToken = env("WXPUSH_METRICS_TOKEN")
+	c.MetricsAddr = env("WXPUSH_METRICS_ADDR")
 	var perr error
 	if c.TrustedProxies, perr = handlers.ParseTrustedProxies(env("WXPUSH_TRUSTED_PROXIES")); perr != nil {
 		err = errors.Join(err, perr)
@@ -206,6 +211,9 @@ func (c *config) check() error {
 		if c.Sandbox {
 			c.Workers = 2
 		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		return fmt.Errorf("WXPUSH_METRICS_TOKEN is too short (%d characters): use 16 or more random characters", len(c.MetricsToken))
 	}
 	if c.AESKey != "" && len(c.AESKey) != 43 {
 		return fmt.Errorf("WX_ENCODING_AES_KEY must be 43 characters (it has %d)", len(c.AESKey))

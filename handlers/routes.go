@@ -18,6 +18,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
 	mux.HandleFunc("GET /healthz", s.healthz) // the process is up
 	mux.HandleFunc("GET /readyz", s.readyz)   // the database takes writes and a WeChat token is at hand
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics) // Prometheus, behind WXPUSH_METRICS_TOKEN
+	}
 
 	// Signed-in users.
 	mux.Handle("GET /{$}", s.requireUser(s.handle(s.accountPage)))
