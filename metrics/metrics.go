@@ -132,10 +132,14 @@ func LoopbackOnly(h http.Handler) http.Handler {
 }
 
 // DeliveryFinished implements store.Observer.
-func (m *Metrics) DeliveryFinished(kind, state string) { m.deliveries.WithLabelValues(kind, state).Inc() }
+func (m *Metrics) DeliveryFinished(kind, state string) {
+	m.deliveries.WithLabelValues(kind, state).Inc()
+}
 
 // DeliveryReceipt implements store.Observer.
-func (m *Metrics) DeliveryReceipt(kind, receipt string) { m.receipts.WithLabelValues(kind, receipt).Inc() }
+func (m *Metrics) DeliveryReceipt(kind, receipt string) {
+	m.receipts.WithLabelValues(kind, receipt).Inc()
+}
 
 // InboundRecorded implements store.Observer.
 func (m *Metrics) InboundRecorded(msgType, event string) {
