@@ -118,7 +118,7 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 			return nil, fmt.Errorf("WX_ENCODING_AES_KEY: %w", err)
 		}
 	}
-	a.tokens = wechat.NewTokenManager(client, wechat.TokenOptions{Cache: tokenCache{a.store}, Log: log})
+	a.tokens = wechat.NewTokenManager(client, wechat.TokenOptions{Cache: tokenCache{a.store}, Log: log, OnConflict: a.tokenConflict})
 	var sender outbox.Sender = outbox.WeChatSender{Client: client, Tokens: a.tokens}
 	var hookObs webhooks.Observer
 	if err := a.setupMetrics(client); err != nil {

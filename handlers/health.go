@@ -45,6 +45,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	rep := readyReport{Status: "ready", Checks: map[string]readyCheck{
 		"database": s.checkDatabase(r.Context()),
 		"wechat":   s.checkWeChat(r.Context()),
+		// alerts.go: another system fights over the AppSecret.
+		"token_conflict": s.checkTokenConflict(r.Context()),
 	}}
 	status := http.StatusOK
 	for _, c := range rep.Checks {

@@ -60,7 +60,19 @@ CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
 -- scopes existed keep all three.
 ALTER TABLE api_tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT 'send read manage';
 
+-- Signs that another system refreshes the app's access token with the
+-- same AppSecret (wechat/conflict.go).
+CREATE TABLE token_conflicts (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    kind    TEXT    NOT NULL,                     -- rejected, replaced
+    errcode INTEGER NOT NULL DEFAULT 0,
+    left_ms INTEGER NOT NULL                      -- how long the replaced token still had
+) STRICT;
+CREATE INDEX token_conflicts_at ON token_conflicts(at);
+
 -- +goose Down
+DROP TABLE token_conflicts;
 ALTER TABLE api_tokens DROP COLUMN scopes;
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;

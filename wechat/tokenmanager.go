@@ -55,6 +55,9 @@ type TokenOptions struct {
 	Log           *slog.Logger  // nil: discard
 	RefreshBefore time.Duration // 0: DefaultRefreshBefore
 	Now           func() time.Time
+	// OnConflict learns of signs that another system refreshes this app's
+	// token (conflict.go); called outside the manager's lock.
+	OnConflict func(TokenConflict)
 }
 
 // TokenStatus is the manager's state for the dashboard. Fetches counts
@@ -93,6 +96,7 @@ type TokenManager struct {
 	lastForce time.Time
 	flight    *flight // the fetch in progress, if any
 	status    TokenStatus
+	conflicts conflictState // conflict.go
 
 	// After a failed fetch, callers get its error until failUntil instead of
 	// fetching again: a broken configuration must not turn every queued
@@ -117,6 +121,7 @@ type flight struct {
 // NewTokenManager returns a manager for c's app.
 func NewTokenManager(c *Client, o TokenOptions) *TokenManager {
 	m := &TokenManager{c: c, cache: o.Cache, log: o.Log, refreshBefore: o.RefreshBefore, now: o.Now}
+	m.conflicts.on = o.OnConflict
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -185,6 +190,7 @@ func (m *TokenManager) Do(ctx context.Context, fn func(ctx context.Context, toke
 	if !IsTokenInvalid(err) {
 		return err
 	}
+	m.noteRejected(tok, err) // conflict.go
 	m.Invalidate(tok)
 	if tok, err = m.Token(ctx); err != nil {
 		return err
@@ -250,6 +256,7 @@ func (m *TokenManager) usableLocked() bool {
 func (m *TokenManager) setLocked(t Token) {
 	now := m.now()
 	m.tok = t
+	m.conflicts.held = t
 	m.refreshAt = t.ExpiresAt.Add(-m.refreshBefore)
 	if !m.refreshAt.After(now) {
 		m.refreshAt = now.Add(sameTokenRetry)
@@ -350,6 +357,7 @@ func (m *TokenManager) fetch(ctx context.Context) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	m.noteReplaced(t) // conflict.go
 	m.mu.Lock()
 	force := t.AccessToken == m.rejected && m.now().Sub(m.lastForce) >= forceGap
 	if force {

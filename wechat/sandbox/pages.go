@@ -137,16 +137,20 @@ func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 	p500, ok3 := num("http500_pct", 100)
 	perSec, ok4 := num("per_second", 1e9)
 	daily, ok5 := num("daily_quota", 1e9)
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
-		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额为非负整数"})
+	rival, ok6 := num("rival_minutes", 1e6)
+	whitelist, ok7 := parseWhitelist(r.PostFormValue("ip_whitelist"))
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 {
+		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额和分钟数为非负数，IP 白名单为逗号分隔的 IP 地址"})
 		return
 	}
 	s.SetFaults(Faults{
-		Latency:        time.Duration(lat * float64(time.Millisecond)),
-		ErrorRate:      errPct / 100,
-		HTTP500Rate:    p500 / 100,
-		PerSecondLimit: int(perSec),
-		DailyQuota:     int(daily),
+		Latency:           time.Duration(lat * float64(time.Millisecond)),
+		ErrorRate:         errPct / 100,
+		HTTP500Rate:       p500 / 100,
+		PerSecondLimit:    int(perSec),
+		DailyQuota:        int(daily),
+		RivalRefreshEvery: time.Duration(rival * float64(time.Minute)),
+		IPWhitelist:       strings.Join(whitelist, ", "),
 	})
 	s.backHome(w, r)
 }
