@@ -167,7 +167,7 @@ var auditLabels = map[string]string{
 	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
 	"webhook.create": "添加 Webhook", "webhook.delete": "删除 Webhook", "webhook.rotate": "轮换 Webhook 密钥",
 	"wechat.token_conflict": "AppSecret 冲突",
-	"webhook.enable": "启用 Webhook", "webhook.disable": "停用 Webhook", "webhook.test": "发送测试事件",
+	"webhook.enable":        "启用 Webhook", "webhook.disable": "停用 Webhook", "webhook.test": "发送测试事件",
 }
 
 func auditLabel(action string) string {

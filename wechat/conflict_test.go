@@ -15,7 +15,11 @@ type conflictLog struct {
 	signs []wechat.TokenConflict
 }
 
-func (l *conflictLog) add(c wechat.TokenConflict) { l.mu.Lock(); l.signs = append(l.signs, c); l.mu.Unlock() }
+func (l *conflictLog) add(c wechat.TokenConflict) {
+	l.mu.Lock()
+	l.signs = append(l.signs, c)
+	l.mu.Unlock()
+}
 func (l *conflictLog) all() []wechat.TokenConflict {
 	l.mu.Lock()
 	defer l.mu.Unlock()
