@@ -100,19 +100,7 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 			OAuthBase: wechat.DefaultOAuthBase,
 		}
 	}
-	// One HTTP client for all WeChat calls, with enough idle connections for
-	// every outbox worker (the default keeps only 2 per host).
-	client.HTTP = &http.Client{
-		Timeout: 15 * time.Second,
-		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConns:        2 * c.Workers,
-			MaxIdleConnsPerHost: 2 * c.Workers,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: 10 * time.Second,
-			ForceAttemptHTTP2:   true,
-		},
-	}
+	client.HTTP = weChatHTTP(c) // app_proxy.go: WXPUSH_WECHAT_PROXY
 	if aesKey != "" {
 		if srv.Config.Crypter, err = wechat.NewCrypter(srv.Config.WXToken, aesKey, appID); err != nil {
 			return nil, fmt.Errorf("WX_ENCODING_AES_KEY: %w", err)

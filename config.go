@@ -47,8 +47,9 @@ type config struct {
 	RetentionDays      int            // WXPUSH_RETENTION_DAYS: finished messages; 0 keeps them forever
 	AuditRetentionDays int            // WXPUSH_AUDIT_RETENTION_DAYS: audit log; 0 keeps it forever
 
-	MetricsToken string // WXPUSH_METRICS_TOKEN: /metrics on the main address, behind this bearer token
-	MetricsAddr  string // WXPUSH_METRICS_ADDR: /metrics on a listener of its own, loopback clients only
+	WeChatProxy  *url.URL // WXPUSH_WECHAT_PROXY: the proxy for WeChat API calls only (app_proxy.go)
+	MetricsToken string   // WXPUSH_METRICS_TOKEN: /metrics on the main address, behind this bearer token
+	MetricsAddr  string   // WXPUSH_METRICS_ADDR: /metrics on a listener of its own, loopback clients only
 }
 
 // loadDotEnv reads KEY=VALUE lines from path. A missing file is not an
@@ -169,6 +170,14 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	}
 	c.RetentionDays = days("WXPUSH_RETENTION_DAYS", 90)
 	c.AuditRetentionDays = days("WXPUSH_AUDIT_RETENTION_DAYS", 365)
+	if v := env("WXPUSH_WECHAT_PROXY"); v != "" {
+		u, perr := url.Parse(v)
+		if perr != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") || u.Host == "" {
+			err = errors.Join(err, fmt.Errorf("WXPUSH_WECHAT_PROXY: want a proxy URL such as http://10.0.0.2:3128 or socks5://127.0.0.1:1080"))
+		} else {
+			c.WeChatProxy = u
+		}
+	}
 	c.MetricsToken = env("WXPUSH_METRICS_TOKEN")
 	c.MetricsAddr = env("WXPUSH_METRICS_ADDR")
 	var perr error

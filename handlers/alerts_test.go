@@ -86,3 +86,26 @@ func TestConflictAlert_FiresWhenTheSandboxsOtherSystemForcesRefreshes(t *testing
 		t.Error("the banner outlived the hour")
 	}
 }
+
+func TestDashboard_ShowsTheEgressIPWeChatRefused(t *testing.T) {
+	app := newTestApp(t)
+	admin := app.bindUser(t, "root")
+	if held, err := app.Tokens.Token(context.Background()); err == nil {
+		app.Tokens.Invalidate(held) // as a refused call would: the next Token fetches
+	}
+	app.SB.SetFaults(sandbox.Faults{IPWhitelist: "203.0.113.7"})
+	if _, err := app.Tokens.Token(context.Background()); err == nil {
+		t.Fatal("a token for a caller outside the whitelist")
+	}
+	page := admin.get("/admin").Body
+	if !strings.Contains(page, `<code id="egress-ip-value">127.0.0.1</code>`) || !strings.Contains(page, "设置与开发 → 基本配置 → 公众号开发信息 → IP白名单") ||
+		!strings.Contains(page, "WXPUSH_WECHAT_PROXY") {
+		t.Fatalf("the dashboard does not say which IP to whitelist, and where:\n%s", page)
+	}
+	// Whitelisted, the next fetch works and the hint is gone.
+	app.SB.SetFaults(sandbox.Faults{IPWhitelist: "203.0.113.7, 127.0.0.1"})
+	tokens := wechat.NewTokenManager(app.Client, wechat.TokenOptions{})
+	if _, err := tokens.Token(context.Background()); err != nil {
+		t.Fatalf("after whitelisting: %v", err)
+	}
+}

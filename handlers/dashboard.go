@@ -24,7 +24,7 @@ func (s *Server) tokenView() views.TokenView {
 	st := s.Tokens.Status()
 	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: fmtTime(st.ExpiresAt)}
 	if !v.OK && st.LastError != "" {
-		v.Problem, v.Config = st.LastError, st.ConfigProblem
+		v.Problem, v.Config, v.EgressIP = st.LastError, st.ConfigProblem, st.EgressIP
 	}
 	return v
 }

@@ -76,6 +76,9 @@ type TokenStatus struct {
 	// ConfigProblem: the last fetch failed with an error only an
 	// administrator can fix (40013, 40125, 40164, 89503, …, §6).
 	ConfigProblem bool
+	// EgressIP: the last fetch failed with 40164, and this is the IP
+	// WeChat saw the call come from (whitelist.go): the one to whitelist.
+	EgressIP string
 }
 
 // TokenManager keeps the one access token of an app (§1): cached in memory
@@ -398,12 +401,13 @@ func (m *TokenManager) stableToken(ctx context.Context, force bool) (Token, erro
 
 func (m *TokenManager) recordErrorLocked(err error) {
 	s := &m.status
-	s.LastErrCode, s.ConfigProblem = 0, false
+	s.LastErrCode, s.ConfigProblem, s.EgressIP = 0, false, ""
 	s.LastError = "无法获取 access_token：" + redact(err.Error(), m.c.AppSecret)
 	var we *Error
 	if errors.As(err, &we) {
 		s.LastErrCode = we.Code
 		s.ConfigProblem = we.ConfigProblem()
+		s.EgressIP = we.CallerIP()
 		s.LastError = we.Explain() + "（" + redact(we.Msg, m.c.AppSecret) + "）"
 	}
 	s.LastErrorAt = m.now()
