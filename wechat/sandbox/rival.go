@@ -4,9 +4,9 @@ import "time"
 
 // rivalState is the other system of Faults.RivalRefreshEvery: it holds
 // the same AppSecret and forces stable_token refreshes on a schedule,
-// replacing the token every other holder of it uses (details §1.2:
-// force_refresh invalidates the previous stable token; it stays valid 5
-// minutes).
+// replacing the token every other holder of it uses (WeChat's
+// getStableAccessToken page: force_refresh invalidates the previous stable
+// token, which stays valid 5 more minutes).
 type rivalState struct {
 	every  time.Duration
 	last   time.Time // the schedule's last refresh (or its start)

@@ -14,7 +14,7 @@ import (
 // checkWhitelist refuses a token request from an IP outside
 // Faults.IPWhitelist with 40164, whose errmsg names the caller's IP as
 // WeChat's does ("invalid ip 182.150.41.147 ipv6 ::ffff:182.150.41.147,
-// not in whitelist", details §0).
+// not in whitelist", as captured from WeChat in docs/wechat.md).
 func (s *Sandbox) checkWhitelist(r *http.Request) *wechat.Error {
 	list, _ := parseWhitelist(s.faults.Load().IPWhitelist)
 	if len(list) == 0 {
