@@ -47,6 +47,10 @@ type config struct {
 	SendKeyRate        int            // WXPUSH_SENDKEY_RATE: pushes per minute per personal send key
 	RetentionDays      int            // WXPUSH_RETENTION_DAYS: finished messages; 0 keeps them forever
 	AuditRetentionDays int            // WXPUSH_AUDIT_RETENTION_DAYS: audit log; 0 keeps it forever
+
+	WeChatProxy  *url.URL // WXPUSH_WECHAT_PROXY: the proxy for WeChat API calls only (app_proxy.go)
+	MetricsToken string   // WXPUSH_METRICS_TOKEN: /metrics on the main address, behind this bearer token
+	MetricsAddr  string   // WXPUSH_METRICS_ADDR: /metrics on a listener of its own, loopback clients only
 }
 
 // loadDotEnv reads KEY=VALUE lines from path. A missing file is not an
@@ -174,6 +178,16 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	}
 	c.RetentionDays = days("WXPUSH_RETENTION_DAYS", 90)
 	c.AuditRetentionDays = days("WXPUSH_AUDIT_RETENTION_DAYS", 365)
+	if v := env("WXPUSH_WECHAT_PROXY"); v != "" {
+		u, perr := url.Parse(v)
+		if perr != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") || u.Host == "" {
+			err = errors.Join(err, fmt.Errorf("WXPUSH_WECHAT_PROXY: want a proxy URL such as http://10.0.0.2:3128 or socks5://127.0.0.1:1080"))
+		} else {
+			c.WeChatProxy = u
+		}
+	}
+	c.MetricsToken = env("WXPUSH_METRICS_TOKEN")
+	c.MetricsAddr = env("WXPUSH_METRICS_ADDR")
 	var perr error
 	if c.TrustedProxies, perr = handlers.ParseTrustedProxies(env("WXPUSH_TRUSTED_PROXIES")); perr != nil {
 		err = errors.Join(err, perr)
@@ -224,6 +238,9 @@ func (c *config) check() error {
 			c.Workers = 2
 		}
 	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		return fmt.Errorf("WXPUSH_METRICS_TOKEN is too short (%d characters): use 16 or more random characters", len(c.MetricsToken))
+	}
 	if c.AESKey != "" && len(c.AESKey) != 43 {
 		return fmt.Errorf("WX_ENCODING_AES_KEY must be 43 characters (it has %d)", len(c.AESKey))
 	}
@@ -265,12 +282,14 @@ func loopbackAddress(addr string) bool {
 
 // retention is what serve prunes, hourly: finished messages after
 // WXPUSH_RETENTION_DAYS, WeChat's pushes after 7 days (they only serve to
-// drop WeChat's retries), the audit log after WXPUSH_AUDIT_RETENTION_DAYS.
+// drop WeChat's retries), the audit log after WXPUSH_AUDIT_RETENTION_DAYS,
+// webhook events 30 days after they were created (once delivered or given up).
 func (c *config) retention() store.Retention {
 	const day = 24 * time.Hour
 	return store.Retention{
 		Messages: time.Duration(c.RetentionDays) * day,
 		Inbound:  7 * day,
 		Audit:    time.Duration(c.AuditRetentionDays) * day,
+		Webhooks: 30 * day,
 	}
 }

@@ -22,7 +22,7 @@ var newTokenRE = regexp.MustCompile(`id="new-token" class="copy">(wxp_[A-Za-z0-9
 // returns it.
 func (b *browser) createToken(name string) string {
 	b.t.Helper()
-	r := b.post("/admin/tokens", url.Values{"name": {name}})
+	r := b.post("/admin/tokens", url.Values{"name": {name}, "scopes": {"send", "read", "manage"}})
 	m := newTokenRE.FindStringSubmatch(r.Body)
 	if r.Status != http.StatusOK || m == nil {
 		b.t.Fatalf("create token %q: %d\n%s", name, r.Status, r.Body)
@@ -466,7 +466,7 @@ func TestAPITokens_ShownOnceListedByPrefixRevocable(t *testing.T) {
 		t.Errorf("long name: %d", r.Status)
 	}
 
-	r := admin.post("/admin/tokens", url.Values{"name": {"CI 部署"}})
+	r := admin.post("/admin/tokens", url.Values{"name": {"CI 部署"}, "scopes": {"send", "read", "manage"}})
 	m := newTokenRE.FindStringSubmatch(r.Body)
 	if r.Status != http.StatusOK || m == nil || !strings.Contains(r.Body, "请立即复制，此令牌只显示这一次") {
 		t.Fatalf("create: %d\n%s", r.Status, r.Body)

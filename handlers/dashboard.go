@@ -24,7 +24,7 @@ func (s *Server) tokenView() views.TokenView {
 	st := s.Tokens.Status()
 	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: fmtTime(st.ExpiresAt)}
 	if !v.OK && st.LastError != "" {
-		v.Problem, v.Config = st.LastError, st.ConfigProblem
+		v.Problem, v.Config, v.EgressIP = st.LastError, st.ConfigProblem, st.EgressIP
 	}
 	return v
 }
@@ -61,6 +61,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := views.Dashboard{Token: s.tokenView(), Users: len(people)}
+	if d.Conflict, err = s.conflictView(ctx); err != nil { // alerts.go
+		return err
+	}
 	q := r.URL.Query()
 	d.Query = strings.TrimSpace(q.Get("q"))
 	if utf8.RuneCountInString(d.Query) > 64 {
@@ -162,6 +165,9 @@ var auditLabels = map[string]string{
 	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
 	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
 	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
+	"webhook.create": "添加 Webhook", "webhook.delete": "删除 Webhook", "webhook.rotate": "轮换 Webhook 密钥",
+	"wechat.token_conflict": "AppSecret 冲突",
+	"webhook.enable":        "启用 Webhook", "webhook.disable": "停用 Webhook", "webhook.test": "发送测试事件",
 }
 
 func auditLabel(action string) string {

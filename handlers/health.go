@@ -54,6 +54,8 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		"database": s.checkDatabase(r.Context()),
 		"wechat":   s.checkWeChat(r.Context()),
 		"outbox":   s.checkOutbox(),
+		// alerts.go: another system fights over the AppSecret.
+		"token_conflict": s.checkTokenConflict(r.Context()),
 	}}
 	status := http.StatusOK
 	for _, c := range rep.Checks {

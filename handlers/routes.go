@@ -18,6 +18,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /favicon.ico", http.RedirectHandler("/static/favicon.svg", http.StatusMovedPermanently))
 	mux.HandleFunc("GET /healthz", s.healthz) // the process is up
 	mux.HandleFunc("GET /readyz", s.readyz)   // the database takes writes and a WeChat token is at hand
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics) // Prometheus, behind WXPUSH_METRICS_TOKEN
+	}
 
 	// Signed-in users.
 	mux.Handle("GET /{$}", s.requireUser(s.handle(s.accountPage)))
@@ -56,6 +59,15 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/tokens", s.requireAdmin(s.handle(s.tokensPage)))
 	mux.Handle("POST /admin/tokens", s.requireAdmin(s.handle(s.createToken)))
 	mux.Handle("POST /admin/tokens/{id}/revoke", s.requireAdmin(s.handle(s.revokeToken)))
+	// Webhook endpoints (handlers/webhooks.go).
+	mux.Handle("GET /admin/webhooks", s.requireAdmin(s.handle(s.webhooksPage)))
+	mux.Handle("POST /admin/webhooks", s.requireAdmin(s.handle(s.createWebhook)))
+	mux.Handle("GET /admin/webhooks/{id}", s.requireAdmin(s.handle(s.webhookPage)))
+	mux.Handle("POST /admin/webhooks/{id}/test", s.requireAdmin(s.handle(s.sendTestEvent)))
+	mux.Handle("POST /admin/webhooks/{id}/rotate", s.requireAdmin(s.handle(s.rotateWebhookSecret)))
+	mux.Handle("POST /admin/webhooks/{id}/enable", s.requireAdmin(s.handle(s.setWebhookEnabled(true))))
+	mux.Handle("POST /admin/webhooks/{id}/disable", s.requireAdmin(s.handle(s.setWebhookEnabled(false))))
+	mux.Handle("POST /admin/webhooks/{id}/delete", s.requireAdmin(s.handle(s.deleteWebhook)))
 	api := s.newAPI()
 	for _, rt := range apiRoutes {
 		mux.Handle(rt.Method+" "+rt.Pattern, api.handler(rt))

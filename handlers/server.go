@@ -66,6 +66,7 @@ type Server struct {
 	Static   *static.Handler
 	Tokens   *wechat.TokenManager // token status for the dashboard and /readyz
 	Sandbox  http.Handler         // mounted at /sandbox/ in sandbox mode; nil otherwise
+	Metrics  http.Handler         // GET /metrics, token-checked; nil: metrics are not served here
 	Log      *slog.Logger
 	Config   Config
 	Now      func() time.Time

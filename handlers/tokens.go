@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/wxpush/wxpush/service"
+	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
 )
 
@@ -24,13 +26,16 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int
 	}
 	for _, t := range ts {
 		row := views.APITokenRow{ID: t.ID, Name: t.Name, Prefix: t.Prefix, Creator: t.Creator,
-			Created: fmtTime(t.CreatedAt), LastUsed: fmtTime(t.LastUsedAt), Revoked: fmtTime(t.RevokedAt)}
+			Created: fmtTime(t.CreatedAt), LastUsed: fmtTime(t.LastUsedAt), Revoked: fmtTime(t.RevokedAt), Scopes: t.Scopes}
 		if row.Creator == "" {
 			row.Creator = "—"
 		}
 		v.Tokens = append(v.Tokens, row)
 	}
 	v.BaseURL = strings.TrimSuffix(s.Config.BaseURL.String(), "/")
+	if v.Scopes == nil {
+		v.Scopes = scopeOptions(store.AllScopes)
+	}
 	// The page may carry a token shown this once: keep it out of caches.
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, status, views.APITokensPage(s.page(r, "API 令牌"), v))
@@ -42,15 +47,26 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int
 // appears in a URL.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 	name := r.PostFormValue("name")
+	scopes := r.PostForm["scopes"]
 	u, _ := userFrom(r.Context())
-	token, t, err := s.App.CreateAPIToken(r.Context(), service.UserActor(u), name)
+	token, t, err := s.App.CreateScopedAPIToken(r.Context(), service.UserActor(u), name, scopes)
 	if e := service.AsError(err); err != nil && e.Code == service.EInvalid {
-		return s.renderTokens(w, r, http.StatusUnprocessableEntity, views.APITokens{Name: strings.TrimSpace(name), Error: e.Message})
+		return s.renderTokens(w, r, http.StatusUnprocessableEntity, views.APITokens{Name: strings.TrimSpace(name), Error: e.Message,
+			Scopes: scopeOptions(scopes)})
 	}
 	if err != nil {
 		return err
 	}
 	return s.renderTokens(w, r, http.StatusOK, views.APITokens{NewToken: token, NewName: t.Name})
+}
+
+// scopeOptions are the create form's scope checkboxes, checked as given.
+func scopeOptions(checked []string) []views.ScopeOption {
+	out := make([]views.ScopeOption, len(store.AllScopes))
+	for i, sc := range store.AllScopes {
+		out[i] = views.ScopeOption{Scope: sc, Label: service.ScopeLabels[sc], Checked: slices.Contains(checked, sc)}
+	}
+	return out
 }
 
 // revokeToken: POST /admin/tokens/{id}/revoke.

@@ -113,6 +113,12 @@ const maxTokenName = 64
 // CreateAPIToken makes an admin API token and returns it (shown once; only
 // its hash is kept).
 func (s *Service) CreateAPIToken(ctx context.Context, by Actor, name string) (string, store.APIToken, error) {
+	return s.CreateScopedAPIToken(ctx, by, name, store.AllScopes)
+}
+
+// CreateScopedAPIToken is CreateAPIToken for a token limited to scopes
+// (at least one of store.AllScopes; see scopes.go).
+func (s *Service) CreateScopedAPIToken(ctx context.Context, by Actor, name string, scopes []string) (string, store.APIToken, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
@@ -121,11 +127,15 @@ func (s *Service) CreateAPIToken(ctx context.Context, by Actor, name string) (st
 		msg := fmt.Sprintf("名称最多 %d 个字符。", maxTokenName)
 		return "", store.APIToken{}, &Error{Code: EInvalid, Message: msg, Fields: map[string]string{"name": msg}}
 	}
-	token, t, err := s.store.CreateAPIToken(ctx, name, by.UserID)
+	scopes, err := CheckScopes(scopes)
+	if err != nil {
+		return "", store.APIToken{}, err
+	}
+	token, t, err := s.store.CreateScopedAPIToken(ctx, name, by.UserID, scopes)
 	if err != nil {
 		return "", t, err
 	}
-	s.audit(ctx, by, "token.create", fmt.Sprintf("API 令牌「%s」", t.Name), t.Prefix+"…")
+	s.audit(ctx, by, "token.create", fmt.Sprintf("API 令牌「%s」", t.Name), t.Prefix+"… "+strings.Join(t.Scopes, " "))
 	s.log.Info("api token created", "token", t.ID, "by", by.Name)
 	return token, t, nil
 }

@@ -195,10 +195,12 @@ func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (B
 			b.UserID, b.OpenID, b.Nickname, b.AvatarURL, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE bind_tokens SET used_at = ? WHERE id = ?`, now, t.ID)
+		if _, err = tx.ExecContext(ctx, `UPDATE bind_tokens SET used_at = ? WHERE id = ?`, now, t.ID); err != nil {
+			return err
+		}
 		t.UsedAt = fromMs(now)
 		used = t
-		return err
+		return s.bindingEvent(ctx, tx, EventBindingCreated, b.UserID, b, now) // integrations: webhook event
 	})
 	if err != nil {
 		return Binding{}, err
@@ -229,15 +231,19 @@ func (s *Store) Binding(ctx context.Context, userID int64) (Binding, error) {
 
 // Unbind removes the user's binding; ErrNotFound when there was none.
 func (s *Store) Unbind(ctx context.Context, userID int64) error {
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM bindings WHERE user_id = ?`, userID)
+	err := s.tx(ctx, func(tx *wtx) error {
+		var b Binding
+		err := tx.QueryRowContext(ctx, `DELETE FROM bindings WHERE user_id = ? RETURNING openid`, userID).Scan(&b.OpenID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return s.bindingEvent(ctx, tx, EventBindingRemoved, userID, b, s.nowMs()) // integrations: webhook event
+	})
 	s.cache.write(func() { s.cache.dropBinding(userID) })
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return err
 }
 
 // BindStatus returns the user's token with that id together with the

@@ -73,6 +73,9 @@ func (s *Store) ingestOne(tx *wtx, in Inbound) (dup bool, err error) {
 	case in.Event == "TEMPLATESENDJOBFINISH" && in.TemplateMsgID != 0:
 		err = applyReceipt(ctx, tx, in.TemplateMsgID, in.Receipt, now)
 	}
+	if err == nil {
+		err = s.inboundEvents(ctx, tx, in) // integrations: webhook events, metrics
+	}
 	return false, err
 }
 

@@ -416,7 +416,10 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 				return err
 			}
 		}
-		return s.applyPendingReceipts(ctx, tx, rs) // receipts that came first (receipts.go)
+		if err := s.applyPendingReceipts(ctx, tx, rs); err != nil { // receipts that came first (receipts.go)
+			return err
+		}
+		return s.resultEvents(ctx, tx, rs) // integrations: webhook events, metrics
 	})
 }
 

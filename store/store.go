@@ -57,6 +57,9 @@ type Store struct {
 	ext       dataVersion
 	watchDone chan struct{}
 
+	// hooks: webhook subscriptions and commit observers (webhook_events.go).
+	hooks hooks
+
 	// sendKeyTouches throttles send-key last-used writes to one a minute
 	// per user (user id → time.Time).
 	sendKeyTouches sync.Map
@@ -195,11 +198,18 @@ func (s *Store) tx(ctx context.Context, fn func(tx *wtx) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(&wtx{Tx: t, pool: s.wdb}); err != nil {
+	tx := &wtx{Tx: t, pool: s.wdb}
+	if err := fn(tx); err != nil {
 		t.Rollback()
 		return err
 	}
-	return t.Commit()
+	if err := t.Commit(); err != nil {
+		return err
+	}
+	for _, f := range tx.afterCommit { // integrations: see webhook_events.go
+		f()
+	}
+	return nil
 }
 
 func (s *Store) nowMs() int64 { return s.now().UTC().UnixMilli() }

@@ -55,6 +55,9 @@ type TokenOptions struct {
 	Log           *slog.Logger  // nil: discard
 	RefreshBefore time.Duration // 0: DefaultRefreshBefore
 	Now           func() time.Time
+	// OnConflict learns of signs that another system refreshes this app's
+	// token (conflict.go); called outside the manager's lock.
+	OnConflict func(TokenConflict)
 }
 
 // TokenStatus is the manager's state for the dashboard. Fetches counts
@@ -73,6 +76,9 @@ type TokenStatus struct {
 	// ConfigProblem: the last fetch failed with an error only an
 	// administrator can fix (40013, 40125, 40164, 89503, …, §6).
 	ConfigProblem bool
+	// EgressIP: the last fetch failed with 40164, and this is the IP
+	// WeChat saw the call come from (whitelist.go): the one to whitelist.
+	EgressIP string
 }
 
 // TokenManager keeps the one access token of an app (§1): cached in memory
@@ -93,6 +99,7 @@ type TokenManager struct {
 	lastForce time.Time
 	flight    *flight // the fetch in progress, if any
 	status    TokenStatus
+	conflicts conflictState // conflict.go
 
 	// After a failed fetch, callers get its error until failUntil instead of
 	// fetching again: a broken configuration must not turn every queued
@@ -117,6 +124,7 @@ type flight struct {
 // NewTokenManager returns a manager for c's app.
 func NewTokenManager(c *Client, o TokenOptions) *TokenManager {
 	m := &TokenManager{c: c, cache: o.Cache, log: o.Log, refreshBefore: o.RefreshBefore, now: o.Now}
+	m.conflicts.on = o.OnConflict
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -185,6 +193,7 @@ func (m *TokenManager) Do(ctx context.Context, fn func(ctx context.Context, toke
 	if !IsTokenInvalid(err) {
 		return err
 	}
+	m.noteRejected(tok, err) // conflict.go
 	m.Invalidate(tok)
 	if tok, err = m.Token(ctx); err != nil {
 		return err
@@ -250,6 +259,7 @@ func (m *TokenManager) usableLocked() bool {
 func (m *TokenManager) setLocked(t Token) {
 	now := m.now()
 	m.tok = t
+	m.conflicts.held = t
 	m.refreshAt = t.ExpiresAt.Add(-m.refreshBefore)
 	if !m.refreshAt.After(now) {
 		m.refreshAt = now.Add(sameTokenRetry)
@@ -350,6 +360,7 @@ func (m *TokenManager) fetch(ctx context.Context) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	m.noteReplaced(t) // conflict.go
 	m.mu.Lock()
 	force := t.AccessToken == m.rejected && m.now().Sub(m.lastForce) >= forceGap
 	if force {
@@ -390,12 +401,13 @@ func (m *TokenManager) stableToken(ctx context.Context, force bool) (Token, erro
 
 func (m *TokenManager) recordErrorLocked(err error) {
 	s := &m.status
-	s.LastErrCode, s.ConfigProblem = 0, false
+	s.LastErrCode, s.ConfigProblem, s.EgressIP = 0, false, ""
 	s.LastError = "无法获取 access_token：" + redact(err.Error(), m.c.AppSecret)
 	var we *Error
 	if errors.As(err, &we) {
 		s.LastErrCode = we.Code
 		s.ConfigProblem = we.ConfigProblem()
+		s.EgressIP = we.CallerIP()
 		s.LastError = we.Explain() + "（" + redact(we.Msg, m.c.AppSecret) + "）"
 	}
 	s.LastErrorAt = m.now()

@@ -35,6 +35,16 @@ type Faults struct {
 	// receipt on its own connection, so it can arrive in either order; by
 	// default the sandbox pushes it after answering, concurrently.
 	ReceiptFirst bool
+	// RivalRefreshEvery, if positive, plays another system holding the
+	// same AppSecret that calls stable_token with force_refresh this often
+	// (sandbox clock, from when the fault is set): the token the app holds
+	// is replaced and answers 40001 five minutes later (rival.go).
+	RivalRefreshEvery time.Duration
+	// IPWhitelist, if not empty, is the account's API IP whitelist,
+	// comma-separated (a string keeps Faults comparable): the token
+	// endpoints refuse any other caller with 40164, naming the IP they saw
+	// (whitelist.go).
+	IPWhitelist string
 }
 
 // limitedAPI names the APIs that faults and quotas apply to.
@@ -62,6 +72,8 @@ func (s *Sandbox) SetFaults(f Faults) {
 	f.HTTP500Rate = clampRate(f.HTTP500Rate)
 	f.PerSecondLimit = max(f.PerSecondLimit, 0)
 	f.DailyQuota = max(f.DailyQuota, 0)
+	f.RivalRefreshEvery = max(f.RivalRefreshEvery, 0)
+	s.startRival(f.RivalRefreshEvery)
 	s.faults.Store(&f)
 }
 

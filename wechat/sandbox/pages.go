@@ -139,18 +139,22 @@ func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 	perSec, ok4 := num("per_second", 1e9)
 	daily, ok5 := num("daily_quota", 1e9)
 	first := r.PostFormValue("receipt_first")
-	ok6 := first == "" || first == "on"
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
-		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额为非负整数，回执先到为勾选项"})
+	ok8 := first == "" || first == "on"
+	rival, ok6 := num("rival_minutes", 1e6)
+	whitelist, ok7 := parseWhitelist(r.PostFormValue("ip_whitelist"))
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || !ok8 {
+		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额和分钟数为非负数，IP 白名单为逗号分隔的 IP 地址，回执先到为勾选项"})
 		return
 	}
 	s.SetFaults(Faults{
-		Latency:        time.Duration(lat * float64(time.Millisecond)),
-		ErrorRate:      errPct / 100,
-		HTTP500Rate:    p500 / 100,
-		PerSecondLimit: int(perSec),
-		DailyQuota:     int(daily),
-		ReceiptFirst:   first == "on",
+		Latency:           time.Duration(lat * float64(time.Millisecond)),
+		ErrorRate:         errPct / 100,
+		HTTP500Rate:       p500 / 100,
+		PerSecondLimit:    int(perSec),
+		DailyQuota:        int(daily),
+		ReceiptFirst:      first == "on",
+		RivalRefreshEvery: time.Duration(rival * float64(time.Minute)),
+		IPWhitelist:       strings.Join(whitelist, ", "),
 	})
 	s.backHome(w, r)
 }

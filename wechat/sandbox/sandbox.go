@@ -125,6 +125,7 @@ type Sandbox struct {
 	latest    *accessToken // last /cgi-bin/token token
 	stable    *accessToken // current stable_token token
 	lastForce time.Time
+	rival     rivalState // the other system of Faults.RivalRefreshEvery (rival.go)
 	tokenDay  dayCounter
 	forceDay  dayCounter
 	codes     map[string]*oauthCode

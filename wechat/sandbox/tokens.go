@@ -78,6 +78,10 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e)
 		return
 	}
+	if e := s.checkWhitelist(r); e != nil { // whitelist.go
+		writeJSON(w, e)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
@@ -124,9 +128,14 @@ func (s *Sandbox) handleStableToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e)
 		return
 	}
+	if e := s.checkWhitelist(r); e != nil { // whitelist.go
+		writeJSON(w, e)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	s.rivalLocked(now)
 	cur := s.stable
 	valid := cur != nil && cur.superseded.IsZero() && now.Before(cur.expires)
 	rotate := !valid || cur.expires.Sub(now) < stableRotateAt
@@ -173,6 +182,7 @@ func (s *Sandbox) checkAccessToken(r *http.Request) *wechat.Error {
 // tokenCodeLocked is checkAccessToken's verdict on a present token: 0 when
 // it is usable at now, else the error code.
 func (s *Sandbox) tokenCodeLocked(v string, now time.Time) int {
+	s.rivalLocked(now)
 	t, ok := s.tokens[v]
 	if !ok {
 		return 40014
