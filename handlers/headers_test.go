@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -133,28 +134,37 @@ func TestPages_CarryNoInlineScriptOrStyle(t *testing.T) {
 	consent := phone.post(authURL, url.Values{"step": {"choose"}, "openid": {openid}})
 	result := app.browser(t).get(app.phoneDecides(t, authURL, "李四", true))
 
+	hook := admin.post("/admin/webhooks", url.Values{"url": {"https://hooks.example.com/wxpush"}, "events": {"binding.created"}})
+	hookID := regexp.MustCompile(`/admin/webhooks/(whk_[A-Za-z0-9_-]+)`).FindStringSubmatch(hook.Body)
+	if hookID == nil {
+		t.Fatalf("webhook creation: %d\n%s", hook.Status, hook.Body)
+	}
+
 	pages := map[string]resp{
-		"login":             app.browser(t).get("/login"),
-		"signup":            app.browser(t).get("/signup"),
-		"404":               app.browser(t).get("/nope"),
-		"account":           admin.get("/"),
-		"bind (bound)":      admin.get("/bind"),
-		"bind (QR)":         newcomer.get("/bind"),
-		"dashboard":         admin.get("/admin"),
-		"compose":           admin.get("/admin/compose"),
-		"compose text":      admin.get("/admin/compose?kind=text"),
-		"messages":          admin.get("/admin/messages"),
-		"message":           admin.get(sent.Header.Get("Location")),
-		"templates":         admin.get("/admin/templates"),
-		"tokens, new token": withToken,
-		"sandbox home":      app.browser(t).get("/sandbox/"),
-		"sandbox phones":    app.browser(t).get("/sandbox/phone"),
-		"sandbox phone":     app.browser(t).get("/sandbox/phone/" + openid),
-		"sandbox chooser":   chooser,
-		"sandbox consent":   consent,
-		"phone result":      result,
-		"sandbox bad oauth": app.browser(t).get("/sandbox/connect/oauth2/authorize?appid=nope"),
-		"sandbox not found": app.browser(t).get("/sandbox/phone/nobody"),
+		"webhooks, new secret": hook,
+		"webhooks":             admin.get("/admin/webhooks"),
+		"webhook":              admin.get("/admin/webhooks/" + hookID[1]),
+		"login":                app.browser(t).get("/login"),
+		"signup":               app.browser(t).get("/signup"),
+		"404":                  app.browser(t).get("/nope"),
+		"account":              admin.get("/"),
+		"bind (bound)":         admin.get("/bind"),
+		"bind (QR)":            newcomer.get("/bind"),
+		"dashboard":            admin.get("/admin"),
+		"compose":              admin.get("/admin/compose"),
+		"compose text":         admin.get("/admin/compose?kind=text"),
+		"messages":             admin.get("/admin/messages"),
+		"message":              admin.get(sent.Header.Get("Location")),
+		"templates":            admin.get("/admin/templates"),
+		"tokens, new token":    withToken,
+		"sandbox home":         app.browser(t).get("/sandbox/"),
+		"sandbox phones":       app.browser(t).get("/sandbox/phone"),
+		"sandbox phone":        app.browser(t).get("/sandbox/phone/" + openid),
+		"sandbox chooser":      chooser,
+		"sandbox consent":      consent,
+		"phone result":         result,
+		"sandbox bad oauth":    app.browser(t).get("/sandbox/connect/oauth2/authorize?appid=nope"),
+		"sandbox not found":    app.browser(t).get("/sandbox/phone/nobody"),
 	}
 	for name, r := range pages {
 		if r.Status >= 500 || !strings.Contains(r.Body, "<html") {

@@ -115,7 +115,7 @@ func webhookSecret(id, secret string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</code> <button type=\"button\" onclick=\"navigator.clipboard.writeText(document.getElementById('new-secret').textContent).then(() => { this.textContent = '已复制' })\">复制</button></p></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "</code> <button type=\"button\" data-copy=\"#new-secret\">复制</button></p></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -793,7 +793,7 @@ func WebhookPage(p Page, v WebhookDetail) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "\" class=\"inline\"><button type=\"submit\" class=\"danger\" id=\"delete\" onclick=\"return confirm('删除这个端点？尚未送达的事件也会一并删除。')\">删除</button></form></div></section><section class=\"card\"><h2>投递记录</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 71, "\" class=\"inline\"><button type=\"submit\" class=\"danger\" id=\"delete\" data-confirm=\"删除这个端点？尚未送达的事件也会一并删除。\">删除</button></form></div></section><section class=\"card\"><h2>投递记录</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
