@@ -56,6 +56,10 @@ type Store struct {
 	ext       dataVersion
 	watchDone chan struct{}
 
+	// beforeResetTx, in tests, runs between ResetPassword's first look at
+	// the link and its transaction.
+	beforeResetTx func()
+
 	// sendKeyTouches throttles send-key last-used writes to one a minute
 	// per user (user id → time.Time).
 	sendKeyTouches sync.Map
