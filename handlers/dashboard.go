@@ -30,7 +30,8 @@ func (s *Server) tokenView() views.TokenView {
 }
 
 func (s *Server) personRow(p store.Person) views.PersonRow {
-	r := views.PersonRow{ID: p.ID, Name: p.Name, IsAdmin: p.IsAdmin, Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
+	r := views.PersonRow{ID: p.ID, PublicID: p.PublicID, Name: p.Name, IsAdmin: p.IsAdmin, Disabled: p.Disabled(),
+		Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
 	if p.Bound {
 		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), fmtTime(p.BoundAt)
 	} else {
@@ -128,6 +129,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		d.Flash = "已恢复发送。"
 	case "refreshed":
 		d.Flash = "已从微信刷新关注状态。"
+	case "deleted":
+		d.Flash = "用户已删除。"
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
 		d.Error = e
@@ -162,6 +165,9 @@ var auditLabels = map[string]string{
 	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
 	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
 	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
+	"password.change": "修改密码", "password.reset_link": "生成重置密码链接", "password.reset": "通过链接重置密码",
+	"user.disable": "停用账号", "user.enable": "启用账号", "user.promote": "设为管理员", "user.demote": "取消管理员",
+	"user.delete": "删除账号", "binding.unbind": "解除微信绑定",
 }
 
 func auditLabel(action string) string {
