@@ -409,3 +409,24 @@ func TestReceive_UnbindKeywordUndoesATrickedScan(t *testing.T) {
 		t.Errorf("audit %+v", entries)
 	}
 }
+
+func TestChangePassword_TooManyWrongCurrentPasswords(t *testing.T) {
+	app := newTestApp(t)
+	b := app.browser(t)
+	b.signup("alice")
+	wrong := url.Values{"current": {"guess-guess"}, "password": {"brand-new-pw"}, "password2": {"brand-new-pw"}}
+	for range 5 {
+		if r := b.post("/account/password", wrong); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("wrong password: %d", r.Status)
+		}
+	}
+	r := b.post("/account/password", url.Values{"current": {"password-alice"}, "password": {"brand-new-pw"}, "password2": {"brand-new-pw"}})
+	// Three minutes, counted on the app's clock, while Retry-After is
+	// counted from the real now: allow for the seconds the test took.
+	if ra, _ := strconv.Atoi(r.Header.Get("Retry-After")); r.Status != http.StatusTooManyRequests || ra < 120 || ra > 180 || !strings.Contains(r.Body, "尝试次数过多") {
+		t.Fatalf("sixth attempt: %d Retry-After %q\n%s", r.Status, r.Header.Get("Retry-After"), r.Body)
+	}
+	if _, err := app.Service.Login(context.Background(), "alice", "password-alice"); err != nil {
+		t.Error("the refused attempt changed the password")
+	}
+}

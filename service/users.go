@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -82,7 +83,7 @@ func (s *Service) ChangePassword(ctx context.Context, u store.User, keepSession 
 	}
 	if ok, at := s.pwAttempts.take(u.ID, s.now()); !ok {
 		return 0, &Error{Code: ETooMany, RetryAt: at,
-			Message: fmt.Sprintf("尝试次数过多，请 %d 分钟后再试。", int(at.Sub(s.now()).Minutes())+1)}
+			Message: fmt.Sprintf("尝试次数过多，请 %d 分钟后再试。", int(math.Ceil(at.Sub(s.now()).Minutes())))}
 	}
 	ended, err := s.store.ChangePassword(ctx, u.ID, current, next, keepSession)
 	switch {

@@ -102,7 +102,7 @@ func TestChangePassword_AttemptsAreLimited(t *testing.T) {
 	}
 	_, err := f.svc.ChangePassword(ctx, bob, 0, "password-bob", "new-password", "new-password")
 	e := service.AsError(err)
-	if e.Code != service.ETooMany || e.RetryAt.Sub(c.Now()) != 3*time.Minute {
+	if e.Code != service.ETooMany || e.RetryAt.Sub(c.Now()) != 3*time.Minute || !strings.Contains(e.Message, "请 3 分钟后再试") {
 		t.Fatalf("sixth attempt: %v (retry at %v)", err, e.RetryAt)
 	}
 	if _, err := f.svc.Login(ctx, "bob", "password-bob"); err != nil {

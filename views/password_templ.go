@@ -241,20 +241,20 @@ func ResetPasswordPage(p Page, f ResetForm) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\"> <input type=\"text\" name=\"name\" value=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "\"> <label>用户名 <input name=\"name\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var11 string
 				templ_7745c5c3_Var11, templ_7745c5c3_Err = templ.JoinStringErrs(f.Name)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/password.templ`, Line: 61, Col: 50}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/password.templ`, Line: 61, Col: 55}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var11))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "\" autocomplete=\"username\" readonly hidden> <label>新密码 <input name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\" autofocus></label><p class=\"hint\">至少 8 个字符，最多 72 字节（约 24 个汉字）。设置后，这个账号在所有设备上的登录都会退出。</p><label>确认新密码 <input name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\"></label> <button type=\"submit\" class=\"primary\" id=\"reset-submit\">设置新密码</button></form>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "\" autocomplete=\"username\" readonly></label> <label>新密码 <input name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\" autofocus></label><p class=\"hint\">至少 8 个字符，最多 72 字节（约 24 个汉字）。设置后，这个账号在所有设备上的登录都会退出。</p><label>确认新密码 <input name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"8\"></label> <button type=\"submit\" class=\"primary\" id=\"reset-submit\">设置新密码</button></form>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
