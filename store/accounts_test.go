@@ -176,6 +176,9 @@ func TestAccounts_DisableRevokesEverythingAndRefusesSessions(t *testing.T) {
 	if rs, _ := s.Recipients(ctx, false, []int64{alice.ID}); len(rs) != 1 {
 		t.Fatalf("recipients before: %v", rs)
 	}
+	if u, _ := s.UserByID(ctx, alice.ID); u.Disabled() {
+		t.Fatal("disabled before")
+	}
 	m, err := s.EnqueueMessage(ctx, store.Message{Kind: store.KindText, Body: "hi", Source: "test"},
 		[]store.Recipient{{UserID: alice.ID, OpenID: "oAlice"}})
 	if err != nil {
