@@ -20,6 +20,10 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 		flash = "已解除微信绑定。"
 	case "signup":
 		flash = "注册设置已更新。"
+	case "password":
+		flash = "密码已修改，其他设备上的登录已全部退出。"
+	case "demoted":
+		flash = "你已不再是管理员。"
 	default:
 		flash = sessionsFlash(r.URL.Query().Get("done"))
 	}

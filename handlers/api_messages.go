@@ -239,6 +239,7 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 type apiUser struct {
 	Name      string  `json:"name"`
 	Bound     bool    `json:"bound"`
+	Disabled  bool    `json:"disabled"`
 	OpenID    *string `json:"openid"`
 	BoundAt   *string `json:"bound_at"`
 	Following *bool   `json:"following"`
@@ -254,7 +255,7 @@ func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request, _ store.APITok
 	out := make([]apiUser, len(people))
 	now := s.Now()
 	for i, p := range people {
-		u := apiUser{Name: p.Name, Bound: p.Bound, Following: p.Following}
+		u := apiUser{Name: p.Name, Bound: p.Bound, Disabled: p.Disabled(), Following: p.Following}
 		if p.Bound {
 			openid, at := wechat.MaskOpenID(p.OpenID), rfc3339(p.BoundAt)
 			u.OpenID, u.BoundAt = &openid, &at

@@ -70,7 +70,7 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 		return err
 	}
 	for _, p := range people {
-		if p.Bound {
+		if p.Bound && !p.Disabled() {
 			row := s.personRow(p)
 			c.Recipients = append(c.Recipients, row)
 			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {

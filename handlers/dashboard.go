@@ -30,7 +30,8 @@ func (s *Server) tokenView() views.TokenView {
 }
 
 func (s *Server) personRow(p store.Person) views.PersonRow {
-	r := views.PersonRow{ID: p.ID, Name: p.Name, IsAdmin: p.IsAdmin, Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
+	r := views.PersonRow{ID: p.ID, PublicID: p.PublicID, Name: p.Name, IsAdmin: p.IsAdmin, Disabled: p.Disabled(),
+		Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
 	if p.Bound {
 		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), fmtTime(p.BoundAt)
 	} else {
@@ -131,6 +132,8 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		d.Flash = "已恢复发送。"
 	case "refreshed":
 		d.Flash = "已从微信刷新关注状态。"
+	case "deleted":
+		d.Flash = "用户已删除。"
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
 		d.Error = e
@@ -168,6 +171,9 @@ var auditLabels = map[string]string{
 	"webhook.create": "添加 Webhook", "webhook.delete": "删除 Webhook", "webhook.rotate": "轮换 Webhook 密钥",
 	"wechat.token_conflict": "AppSecret 冲突",
 	"webhook.enable":        "启用 Webhook", "webhook.disable": "停用 Webhook", "webhook.test": "发送测试事件",
+	"password.change": "修改密码", "password.reset_link": "生成重置密码链接", "password.reset": "通过链接重置密码",
+	"user.disable": "停用账号", "user.enable": "启用账号", "user.promote": "设为管理员", "user.demote": "取消管理员",
+	"user.delete": "删除账号", "binding.unbind": "解除微信绑定",
 }
 
 func auditLabel(action string) string {

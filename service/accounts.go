@@ -24,6 +24,15 @@ func CheckSignup(name, password, password2 string) string {
 		return "请填写用户名。"
 	case !validName.MatchString(name):
 		return "用户名需为 2–32 个字符，只能包含字母、数字、汉字、下划线、点或短横线。"
+	}
+	return CheckPassword(password, password2)
+}
+
+// CheckPassword validates a new password and its repetition — sign-up's
+// rule, also for changing and resetting a password — and returns the
+// message to show, or "" when acceptable.
+func CheckPassword(password, password2 string) string {
+	switch {
 	case utf8.RuneCountInString(password) < 8:
 		return "密码至少需要 8 个字符。"
 	case len(password) > 72:
@@ -94,7 +103,9 @@ func (s *Service) createUser(ctx context.Context, name, password, password2 stri
 	return u, err
 }
 
-// Login checks a name and password: EUnauthorized when they do not match.
+// Login checks a name and password: EUnauthorized when they do not match,
+// or — reason "account_disabled", told only to whoever knows the password
+// — when an admin disabled the account.
 func (s *Service) Login(ctx context.Context, name, password string) (store.User, error) {
 	u, err := s.store.Authenticate(ctx, strings.TrimSpace(name), password)
 	if errors.Is(err, store.ErrBadCredentials) {
@@ -102,6 +113,10 @@ func (s *Service) Login(ctx context.Context, name, password string) (store.User,
 	}
 	if err != nil {
 		return u, err
+	}
+	if u.Disabled() {
+		s.log.Info("login refused: account disabled", "user", u.PublicID)
+		return store.User{}, &Error{Code: EUnauthorized, Reason: "account_disabled", Message: "这个账号已被管理员停用，无法登录。如有疑问，请联系网站管理员。"}
 	}
 	s.log.Info("login", "user", u.PublicID)
 	return u, nil

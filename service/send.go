@@ -127,7 +127,19 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 	if s.beforeEnqueue != nil {
 		s.beforeEnqueue()
 	}
-	m, err = s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	queued, err := s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	for tries := 0; errors.Is(err, store.ErrRecipientInactive) && tries < 3; tries++ {
+		// An admin disabled or deleted a recipient since they were read:
+		// read them again (an explicit recipient is now an error).
+		if rcpts, err = s.recipients(ctx, r.All, ids, fe); err != nil {
+			return store.Message{}, err
+		}
+		if len(fe) > 0 {
+			return store.Message{}, &Error{Code: EConflict, Reason: "not_bound", Message: fe["to"], Fields: fe}
+		}
+		queued, err = s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	}
+	m = queued
 	if errors.Is(err, store.ErrIdempotencyKeyTaken) {
 		// A concurrent retry with the same key committed first: answer
 		// with its message.
@@ -252,18 +264,29 @@ func (s *Service) recipients(ctx context.Context, all bool, ids []int64, fe fiel
 	for _, rc := range rcpts {
 		bound[rc.UserID] = true
 	}
-	var missing []string
+	var missing, disabled []string
 	for _, id := range ids {
 		if bound[id] {
 			continue
 		}
-		if u, err := s.store.UserByID(ctx, id); err == nil {
-			missing = append(missing, u.Name)
-		} else {
+		u, err := s.store.UserByID(ctx, id)
+		switch {
+		case err != nil:
 			missing = append(missing, fmt.Sprintf("#%d", id))
+		case u.Disabled():
+			disabled = append(disabled, u.Name)
+		default:
+			missing = append(missing, u.Name)
 		}
 	}
-	fe.add("to", "这些用户还没有绑定微信："+strings.Join(missing, "、")+"。")
+	var msgs []string
+	if len(missing) > 0 {
+		msgs = append(msgs, "这些用户还没有绑定微信："+strings.Join(missing, "、")+"。")
+	}
+	if len(disabled) > 0 {
+		msgs = append(msgs, "这些用户的账号已停用："+strings.Join(disabled, "、")+"。")
+	}
+	fe.add("to", strings.Join(msgs, ""))
 	return rcpts, nil
 }
 

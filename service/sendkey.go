@@ -135,6 +135,12 @@ func (s *Service) PushToUser(ctx context.Context, u store.User, p Push) (store.M
 		SendRequest{Kind: store.KindTemplate, TemplateID: m.TemplateID, Data: data, URL: p.URL, UserIDs: []int64{u.ID},
 			Idempotency: p.Idempotency})
 	var e *Error
+	if errors.As(err, &e) && e.Fields["to"] != "" {
+		if cur, rerr := s.store.UserByID(ctx, u.ID); rerr != nil || cur.Disabled() {
+			// Disabled (or deleted) after the key was looked up.
+			return msg, &Error{Code: EForbidden, Reason: "account_disabled", Message: "这个账号已停用，推送链接不可用。"}
+		}
+	}
 	if errors.As(err, &e) && e.Fields != nil {
 		// Name the fields as the caller sent them.
 		fields := map[string]string{}

@@ -58,7 +58,12 @@ type Service struct {
 	now    func() time.Time
 	cfg    Config
 
-	bindCodes liveBindCodes
+	bindCodes  liveBindCodes
+	pwAttempts attempts // password changes per user
+
+	// beforeAccountChange, in tests, runs between an admin action's read
+	// of its target and the store's transaction.
+	beforeAccountChange func()
 
 	// beforeEnqueue, in tests, runs between a send's checks and its
 	// commit, to force a concurrent writer into that gap.

@@ -246,6 +246,22 @@ func (s *Store) Unbind(ctx context.Context, userID int64) error {
 	return err
 }
 
+// UnbindOpenID removes the binding of a WeChat (the user replied 解绑)
+// and returns the user it was bound to; ErrNotFound when it was bound to
+// none.
+func (s *Store) UnbindOpenID(ctx context.Context, openid string) (User, error) {
+	var uid int64
+	err := s.wdb.QueryRowContext(ctx, `DELETE FROM bindings WHERE openid = ? RETURNING user_id`, openid).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, err
+	}
+	s.cache.write(func() { s.cache.dropBinding(uid) })
+	return s.UserByID(ctx, uid)
+}
+
 // BindStatus returns the user's token with that id together with the
 // user's current binding (nil when unbound), in one query: the binding page
 // polls it every 2 seconds. ErrNotFound when the token is not the user's.

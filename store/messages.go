@@ -68,7 +68,7 @@ type Delivery struct {
 	MessageID     int64
 	Kind          string
 	UserID        int64
-	UserName      string
+	UserName      string // DeletedUserName once the account is deleted
 	OpenID        string
 	State         string
 	Attempts      int
@@ -114,6 +114,9 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 		write = s.batched
 	}
 	err = write(ctx, func(tx *wtx) error {
+		if err := checkRecipientsActive(ctx, tx, rcpts); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO messages(kind, body, template_id, data, url, source, created_by, total, created_at)
 			 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -280,7 +283,7 @@ func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Mess
 	return out, rows.Err()
 }
 
-const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, ''), d.openid, d.state,
+const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, '` + DeletedUserName + `'), d.openid, d.state,
 	d.attempts, d.next_attempt_at, d.errcode, d.errmsg, COALESCE(d.msgid, 0), d.created_at, d.updated_at, COALESCE(d.sent_at, 0),
 	d.receipt`
 
@@ -442,12 +445,15 @@ func (s *Store) ResumeInterrupted(ctx context.Context, now time.Time) (int64, er
 }
 
 // RetryFailed re-queues the failed deliveries of a message, with fresh
-// attempt counts.
+// attempt counts; those of disabled or deleted users (openid cleared)
+// stay failed.
 func (s *Store) RetryFailed(ctx context.Context, messageID int64, now time.Time) (int64, error) {
 	res, err := s.wdb.ExecContext(ctx,
 		`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ?,
 		   errcode = 0, errmsg = ''
-		 WHERE message_id = ? AND state = 'failed'`, now.UnixMilli(), now.UnixMilli(), messageID)
+		 WHERE message_id = ? AND state = 'failed'
+		   AND openid <> '' AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = deliveries.user_id AND u.disabled_at IS NOT NULL)`,
+		now.UnixMilli(), now.UnixMilli(), messageID)
 	if err != nil {
 		return 0, err
 	}

@@ -59,6 +59,9 @@ type Store struct {
 
 	// hooks: webhook subscriptions and commit observers (webhook_events.go).
 	hooks hooks
+	// beforeResetTx, in tests, runs between ResetPassword's first look at
+	// the link and its transaction.
+	beforeResetTx func()
 
 	// sendKeyTouches throttles send-key last-used writes to one a minute
 	// per user (user id → time.Time).
