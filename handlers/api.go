@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 )
 
@@ -45,8 +46,9 @@ var apiRoutes = []apiRoute{
 	{Method: "GET", Pattern: "/api/v1/openapi.json", Public: true, Handle: (*Server).apiOpenAPI},
 }
 
-// apiMaxBody bounds a request body.
-const apiMaxBody = 64 << 10
+// apiMaxBody bounds a request body: room for a message's 64 KB of content
+// however it is escaped (the use case refuses more content with a 413).
+const apiMaxBody = 4 * service.MaxContentBytes
 
 // apiMaxUsers bounds the names in one send; {"all": true} has no limit.
 const apiMaxUsers = 1000

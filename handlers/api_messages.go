@@ -20,6 +20,14 @@ type apiSendBody struct {
 	To       *apiTo       `json:"to"`
 	Text     *string      `json:"text"`
 	Template *apiTemplate `json:"template"`
+
+	// The notification shape: title and content, sent as the notification
+	// template with a link to the detail page.
+	Title       *string `json:"title"`
+	Content     string  `json:"content"`
+	ContentType string  `json:"content_type"`
+	Summary     string  `json:"summary"`
+	URL         string  `json:"url"`
 }
 
 type apiTo struct {
@@ -52,16 +60,31 @@ func (b apiSendBody) request() (service.SendRequest, error) {
 	default:
 		req.UserNames = b.To.Users
 	}
+	shapes := 0
+	for _, set := range []bool{b.Text != nil, b.Template != nil, b.Title != nil} {
+		if set {
+			shapes++
+		}
+	}
+	notification := b.Content != "" || b.ContentType != "" || b.Summary != "" || b.URL != ""
 	switch {
-	case b.Text != nil && b.Template != nil:
-		fields["text"] = "text 和 template 只能选一个。"
-		fields["template"] = "text 和 template 只能选一个。"
+	case shapes > 1:
+		for k, set := range map[string]bool{"text": b.Text != nil, "template": b.Template != nil, "title": b.Title != nil} {
+			if set {
+				fields[k] = "text、template 和 title（通知）只能选一种。"
+			}
+		}
+	case notification && b.Title == nil:
+		fields["title"] = "通知需要 title。"
+	case b.Title != nil:
+		req.Kind, req.Title, req.Content, req.ContentType, req.Summary, req.URL =
+			service.KindNotification, *b.Title, b.Content, b.ContentType, b.Summary, b.URL
 	case b.Text != nil:
 		req.Kind, req.Text = store.KindText, *b.Text
 	case b.Template != nil:
 		req.Kind, req.TemplateID, req.Data, req.URL = store.KindTemplate, b.Template.ID, b.Template.Data, strings.TrimSpace(b.Template.URL)
 	default:
-		fields["text"] = "请填写 text（客服消息）或 template（模板消息）。"
+		fields["text"] = "请填写 title 和 content（通知）、text（客服消息）或 template（模板消息）。"
 	}
 	if len(fields) > 0 {
 		return req, badRequest(summarize(fields), fields)
@@ -70,13 +93,13 @@ func (b apiSendBody) request() (service.SendRequest, error) {
 }
 
 // apiField turns a send's field name into the body's JSON path.
-func apiField(key string, all bool) string {
+func apiField(key string, all bool, kind string) string {
 	switch {
 	case key == "to" && !all:
 		return "to.users"
 	case key == "template":
 		return "template.id"
-	case key == "url":
+	case key == "url" && kind == store.KindTemplate:
 		return "template.url"
 	case strings.HasPrefix(key, "data."):
 		return "template." + key
@@ -109,7 +132,7 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 	if errors.As(err, &se) && se.Fields != nil {
 		fields := map[string]string{}
 		for k, v := range se.Fields {
-			fields[apiField(k, req.All)] = v
+			fields[apiField(k, req.All, req.Kind)] = v
 		}
 		switch se.Reason {
 		case "unknown_user":
@@ -118,6 +141,9 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 		case "not_bound":
 			return &Error{Status: http.StatusUnprocessableEntity, Code: "not_bound",
 				Message: "recipients have not bound WeChat", Fields: fields}
+		case service.ReasonTooLarge:
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+				Message: fmt.Sprintf("the content is larger than %d KB", service.MaxContentBytes>>10), Fields: fields}
 		}
 		return badRequest(summarize(fields), fields)
 	}
@@ -126,7 +152,11 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 	}
 	loc := "/api/v1/messages/" + strconv.FormatInt(m.ID, 10)
 	w.Header().Set("Location", loc)
-	writeJSON(w, http.StatusAccepted, map[string]any{"id": m.ID, "recipients": m.Total, "status_url": loc})
+	out := map[string]any{"id": m.ID, "recipients": m.Total, "status_url": loc}
+	if m.Page != nil {
+		out["page_url"] = s.App.PageURL(m.Page.Token)
+	}
+	writeJSON(w, http.StatusAccepted, out)
 	return nil
 }
 

@@ -28,6 +28,11 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 		TemplateID: f.Get("template_id"),
 		URL:        strings.TrimSpace(f.Get("url")),
 		Errors:     map[string]string{},
+		Note: views.NoteInput{Title: f.Get("title"), Content: f.Get("content"), ContentType: f.Get("content_type"),
+			Summary: f.Get("summary"), URL: strings.TrimSpace(f.Get("note_url"))},
+	}
+	if c.Note.ContentType == "" {
+		c.Note.ContentType = store.ContentMarkdown
 	}
 	if c.TemplateID == "" {
 		c.TemplateID = f.Get("template")
@@ -37,6 +42,10 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 	}
 	req := service.SendRequest{Kind: c.Kind, Text: c.Text, TemplateID: c.TemplateID, URL: c.URL, All: c.All,
 		Data: map[string]string{}}
+	if c.Kind == service.KindNotification {
+		n := c.Note
+		req.Title, req.Content, req.ContentType, req.Summary, req.URL = n.Title, n.Content, n.ContentType, n.Summary, n.URL
+	}
 	for _, v := range f["user"] {
 		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
 			c.Selected[id] = true
@@ -44,6 +53,10 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 		}
 	}
 	c.Preview = views.Preview{Kind: c.Kind, Text: strings.TrimSpace(c.Text), Empty: true}
+	if c.Kind == service.KindNotification {
+		c.Preview = s.notificationPreview(ctx, c.Note)
+		return c, req, nil
+	}
 	if c.TemplateID != "" {
 		t, err := s.Store.Template(ctx, c.TemplateID)
 		if err == nil {
@@ -153,7 +166,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 		if err := s.composeLists(ctx, &c); err != nil {
 			return err
 		}
-		s.render(w, r, http.StatusUnprocessableEntity, views.ComposePage(s.page(r, "发送消息"), c))
+		status := http.StatusUnprocessableEntity
+		if se.Code == service.ETooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		s.render(w, r, status, views.ComposePage(s.page(r, "发送消息"), c))
 		return nil
 	}
 	if err != nil {

@@ -27,6 +27,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /bind/refresh", s.requireUser(s.handle(s.bindRefresh)))
 	mux.Handle("POST /sendkey/rotate", s.requireUser(s.handle(s.rotateSendKey)))
 
+	// Message detail pages, opened from WeChat: the token is the key.
+	mux.Handle("GET /m/{token}", s.handle(s.messagePage))
+
 	// Personal push URLs, called by scripts: the key is the credential.
 	mux.Handle("GET /send/{key}", s.handleJSON(s.sendByKey))
 	mux.Handle("POST /send/{key}", s.handleJSON(s.sendByKey))

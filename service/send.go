@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,7 +17,7 @@ import (
 // SendRequest is a send as every adapter describes it: the dashboard's
 // compose form, the API's body, `wxpush send`'s flags.
 type SendRequest struct {
-	Kind       string // store.KindText or store.KindTemplate
+	Kind       string // store.KindText, store.KindTemplate or KindNotification
 	Text       string
 	TemplateID string
 	Data       map[string]string
@@ -26,11 +25,17 @@ type SendRequest struct {
 	All        bool     // every bound user
 	UserIDs    []int64  // or these users
 	UserNames  []string // and/or these users, by name
+
+	// A notification (KindNotification): Title and Content (ContentType
+	// store.ContentText or store.ContentMarkdown, "" for text); Summary
+	// for the card, derived from Content when empty.
+	Title, Content, ContentType, Summary string
 }
 
-// MaxTextBytes bounds a customer-service text. WeChat documents no exact
-// figure for text; 2,048 bytes keeps well inside what it accepts (45002
-// beyond its limit).
+// MaxTextBytes bounds what a customer-service text sends. WeChat documents
+// no exact figure for text; 2,048 bytes keeps well inside what it accepts
+// (45002 beyond its limit). Longer texts (up to MaxContentBytes) are cut
+// and link their detail page (TextBody).
 const MaxTextBytes = 2048
 
 // Send validates r, resolves its recipients and queues the message with
@@ -40,10 +45,17 @@ const MaxTextBytes = 2048
 //   - EInvalid, reason "invalid_request": the content or recipients break a
 //     rule, field by field ("text", "template", "data.KEY", "url", "kind", "to");
 //   - EConflict, reason "not_bound": only the recipients are wrong — they
-//     exist but have not bound WeChat.
+//     exist but have not bound WeChat;
+//   - ETooLarge, reason "too_large": the content is over MaxContentBytes;
+//   - EUnavailable, reason "no_template": a notification, and no
+//     notification template is set.
 //
+// Every message gets a detail page (its whole content, at PageURL).
 // Nothing is stored unless the whole send is.
 func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Message, error) {
+	if err := checkSize(r); err != nil {
+		return store.Message{}, err
+	}
 	ids, err := s.resolveNames(ctx, r)
 	if err != nil {
 		return store.Message{}, err
@@ -115,17 +127,18 @@ func (s *Service) resolveNames(ctx context.Context, r SendRequest) ([]int64, err
 func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldErrors) (store.Message, error) {
 	m := store.Message{Kind: r.Kind}
 	switch r.Kind {
+	case KindNotification:
+		return s.checkNotification(ctx, r, fe)
 	case store.KindText:
 		text := strings.TrimSpace(r.Text)
 		switch {
 		case text == "":
 			fe.add("text", "请填写消息内容。")
-		case len(text) > MaxTextBytes:
-			fe.add("text", fmt.Sprintf("消息太长：最多 %d 字节（约 %d 个汉字），现在 %d 字节。", MaxTextBytes, MaxTextBytes/3, len(text)))
 		case !utf8.ValidString(text):
 			fe.add("text", "消息内容不是有效的 UTF-8 文本。")
 		}
-		m.Body = text
+		m.Page = newPage(firstLine(text), text, store.ContentText)
+		m.Body = TextBody(text, s.PageURL(m.Page.Token))
 	case store.KindTemplate:
 		t, err := s.store.Template(ctx, r.TemplateID)
 		switch {
@@ -160,16 +173,16 @@ func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldError
 				}
 			}
 			m.TemplateID, m.Data = t.ID, data
+			m.Page = newPage(t.Title, templateText(t.Content, data), store.ContentText)
 		}
-		if r.URL != "" {
-			u, err := url.Parse(r.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				fe.add("url", "链接需以 http:// 或 https:// 开头。")
-			}
-			m.URL = r.URL
+		if link, ok := checkURL(r.URL); !ok {
+			fe.add("url", "链接需以 http:// 或 https:// 开头。")
+		} else if m.URL = link; link == "" && m.Page != nil {
+			// No link of the sender's own: the card opens the detail page.
+			m.URL = s.PageURL(m.Page.Token)
 		}
 	default:
-		fe.add("kind", "消息类型只能是 text（客服消息）或 template（模板消息）。")
+		fe.add("kind", "消息类型只能是 text（客服消息）、template（模板消息）或 notification（通知）。")
 	}
 	return m, nil
 }

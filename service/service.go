@@ -35,6 +35,7 @@ type Config struct {
 	BindMode   string        // auto, qrcode or oauth [auto]
 	OAuthScope string        // snsapi_userinfo or snsapi_base [snsapi_userinfo]
 	AutoReply  string        // passive reply to other text messages; "" for none
+	SiteName   string        // how pages name the site [BaseURL's host]
 }
 
 // Deps are the service's collaborators. Store is required; the CLI runs
@@ -78,6 +79,9 @@ func New(d Deps, cfg Config) *Service {
 	}
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = cfg.BaseURL.Hostname()
 	}
 	return &Service{store: d.Store, wx: d.WeChat, tokens: d.Tokens, outbox: d.Outbox, log: d.Log, now: d.Now, cfg: cfg}
 }

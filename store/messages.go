@@ -39,6 +39,8 @@ type Message struct {
 	Total      int
 	CreatedAt  time.Time
 	Counts     DeliveryCounts // filled by Message and Messages
+	Page       *Page          // enqueue: its detail page (pages.go); not loaded by reads
+	TopicIDs   []int64        // enqueue: the topics it is sent to; not loaded by reads
 }
 
 // DeliveryCounts counts a message's deliveries by state.
@@ -128,6 +130,9 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 				m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
 				return err
 			}
+		}
+		if err := insertExtras(ctx, tx, m); err != nil {
+			return err
 		}
 		if audit != nil {
 			return insertAudit(ctx, tx, audit(m), s.now())
