@@ -43,6 +43,7 @@ func runSend(ctx context.Context, args []string, env func(string) string, stdout
 	baseURL := fs.String("base-url", env("WXPUSH_BASE_URL"), "public URL of the site, for links to detail pages (default http://WXPUSH_ADDR)")
 	tmpl := fs.String("template", "", "template id (a template message)")
 	link := fs.String("url", "", "template message link (optional)")
+	noFallback := fs.Bool("no-fallback", false, "keep -text a text for users outside WeChat's 48-hour window (else they get the notification template)")
 	wait := fs.Bool("wait", false, "wait until every delivery is final and print the outcome")
 	db := fs.String("db", defaultString(env("WXPUSH_DB"), "./wxpush.db"), "SQLite database file")
 	data := dataFlags{}
@@ -50,7 +51,7 @@ func runSend(ctx context.Context, args []string, env func(string) string, stdout
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	req := service.SendRequest{All: *all, Text: *text, TemplateID: *tmpl, Data: data, URL: *link}
+	req := service.SendRequest{All: *all, Text: *text, TemplateID: *tmpl, Data: data, URL: *link, NoFallback: *noFallback}
 	shapes := 0
 	for _, set := range []bool{*text != "", *tmpl != "", *title != "" || *content != ""} {
 		if set {

@@ -28,6 +28,9 @@ type apiSendBody struct {
 	ContentType string  `json:"content_type"`
 	Summary     string  `json:"summary"`
 	URL         string  `json:"url"`
+
+	// Fallback false keeps a text a text outside the customer-service window.
+	Fallback *bool `json:"fallback"`
 }
 
 type apiTo struct {
@@ -86,6 +89,7 @@ func (b apiSendBody) request() (service.SendRequest, error) {
 	default:
 		fields["text"] = "请填写 title 和 content（通知）、text（客服消息）或 template（模板消息）。"
 	}
+	req.NoFallback = b.Fallback != nil && !*b.Fallback
 	if len(fields) > 0 {
 		return req, badRequest(summarize(fields), fields)
 	}
@@ -186,6 +190,7 @@ type apiRecipient struct {
 	Attempts      int     `json:"attempts"`
 	ErrCode       int     `json:"errcode"`
 	ErrMsg        string  `json:"errmsg"`
+	Via           string  `json:"via"`   // the API the last attempt used: text or template
 	MsgID         *string `json:"msgid"` // a string: JavaScript loses 64-bit integers
 	Receipt       *string `json:"receipt"`
 	NextAttemptAt *string `json:"next_attempt_at,omitempty"`
@@ -229,7 +234,10 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 		Done:   c.Pending() == 0, Recipients: make([]apiRecipient, len(ds))}
 	for i, d := range ds {
 		rc := apiRecipient{User: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State, Attempts: d.Attempts,
-			ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, UpdatedAt: rfc3339(d.UpdatedAt)}
+			ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, UpdatedAt: rfc3339(d.UpdatedAt), Via: d.Kind}
+		if d.Via != "" {
+			rc.Via = d.Via
+		}
 		if d.MsgID != 0 {
 			id := strconv.FormatInt(d.MsgID, 10)
 			rc.MsgID = &id

@@ -28,6 +28,8 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 		TemplateID: f.Get("template_id"),
 		URL:        strings.TrimSpace(f.Get("url")),
 		Errors:     map[string]string{},
+		// The box is ticked unless a submitted form left it unticked.
+		Fallback: f.Get("fallback") == "1" || f.Get("fallback_shown") == "",
 		Note: views.NoteInput{Title: f.Get("title"), Content: f.Get("content"), ContentType: f.Get("content_type"),
 			Summary: f.Get("summary"), URL: strings.TrimSpace(f.Get("note_url"))},
 	}
@@ -41,7 +43,7 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 		c.Kind = store.KindTemplate
 	}
 	req := service.SendRequest{Kind: c.Kind, Text: c.Text, TemplateID: c.TemplateID, URL: c.URL, All: c.All,
-		Data: map[string]string{}}
+		Data: map[string]string{}, NoFallback: c.Kind == store.KindText && !c.Fallback}
 	if c.Kind == service.KindNotification {
 		n := c.Note
 		req.Title, req.Content, req.ContentType, req.Summary, req.URL = n.Title, n.Content, n.ContentType, n.Summary, n.URL
@@ -84,11 +86,12 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	}
 	for _, p := range people {
 		if p.Bound {
-			row := s.personRow(p)
-			c.Recipients = append(c.Recipients, row)
-			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {
-				c.OutsideWindow = append(c.OutsideWindow, p.Name)
-			}
+			c.Recipients = append(c.Recipients, s.personRow(p))
+		}
+	}
+	if c.Kind == store.KindText {
+		if err := s.fillReach(ctx, c, people); err != nil {
+			return err
 		}
 	}
 	ts, err := s.Store.Templates(ctx)

@@ -2,7 +2,10 @@ package handlers
 
 import (
 	"context"
+	"net/http"
 	"strings"
+
+	"github.com/wxpush/wxpush/store"
 
 	"github.com/wxpush/wxpush/views"
 )
@@ -25,4 +28,37 @@ func (s *Server) notificationPreview(ctx context.Context, n views.NoteInput) vie
 		pv.URL = n.URL
 	}
 	return pv
+}
+
+// fillReach forecasts, for a text, how many recipients get it as text and
+// how many the notification template (or nothing: outside the window
+// without fallback).
+func (s *Server) fillReach(ctx context.Context, c *views.Compose, people []store.Person) error {
+	r, err := s.App.TextReach(ctx, people, c.All, c.Selected, c.Fallback)
+	if err != nil {
+		return err
+	}
+	c.Reach = &views.Reach{Text: r.Text, Template: r.Template, Fail: r.Fail, NoTemplate: r.NoTemplate, Fallback: c.Fallback}
+	return nil
+}
+
+// composeReach answers the compose form's changes with the forecast for a
+// text (nothing for other kinds).
+func (s *Server) composeReach(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, _, err := s.composeState(ctx, r)
+	if err != nil {
+		return err
+	}
+	if c.Kind == store.KindText {
+		people, err := s.Store.People(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.fillReach(ctx, &c, people); err != nil {
+			return err
+		}
+	}
+	s.render(w, r, http.StatusOK, views.ComposeReach(c.Reach))
+	return nil
 }

@@ -84,6 +84,7 @@ func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.Del
 		if d.MsgID != 0 {
 			row.MsgID = strconv.FormatInt(d.MsgID, 10)
 		}
+		row.ViaTemplate = d.Via == store.ViaTemplate
 		if d.ErrCode != 0 {
 			row.Error = fmt.Sprintf("%s（errcode %d：%s）", (&wechat.Error{Code: d.ErrCode}).Explain(), d.ErrCode, d.ErrMsg)
 		} else if d.ErrMsg != "" {

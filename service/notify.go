@@ -84,6 +84,9 @@ func trimContent(s string) string {
 // (title, content, summary, content_type, url), and "template" when the
 // admin's template choice is at fault.
 func (s *Service) checkNotification(ctx context.Context, r SendRequest, fe fieldErrors) (store.Message, error) {
+	if r.NoFallback {
+		fe.add("fallback", "只有客服消息（text）会改用模板消息。")
+	}
 	title := strings.TrimSpace(r.Title)
 	content := trimContent(r.Content)
 	ct := r.ContentType

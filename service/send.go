@@ -30,6 +30,11 @@ type SendRequest struct {
 	// store.ContentText or store.ContentMarkdown, "" for text); Summary
 	// for the card, derived from Content when empty.
 	Title, Content, ContentType, Summary string
+
+	// NoFallback keeps a text a text: recipients outside WeChat's
+	// customer-service window are not sent the notification template
+	// instead (their delivery fails with 45015).
+	NoFallback bool
 }
 
 // MaxTextBytes bounds what a customer-service text sends. WeChat documents
@@ -139,7 +144,17 @@ func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldError
 		}
 		m.Page = newPage(firstLine(text), text, store.ContentText)
 		m.Body = TextBody(text, s.PageURL(m.Page.Token))
+		if !r.NoFallback && len(fe) == 0 {
+			fb, err := s.textFallback(ctx, text, s.PageURL(m.Page.Token))
+			if err != nil {
+				return m, err
+			}
+			m.Page.Fallback = fb
+		}
 	case store.KindTemplate:
+		if r.NoFallback {
+			fe.add("fallback", "只有客服消息（text）会改用模板消息。")
+		}
 		t, err := s.store.Template(ctx, r.TemplateID)
 		switch {
 		case r.TemplateID == "":

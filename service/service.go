@@ -162,6 +162,5 @@ func KindLabel(kind string) string {
 // last message, 1 minute after a follow, scan or menu click. The
 // per-window message counts are not tracked here.
 func InWindow(now, lastMessage, lastEvent time.Time) bool {
-	return (!lastMessage.IsZero() && now.Sub(lastMessage) < 48*time.Hour) ||
-		(!lastEvent.IsZero() && now.Sub(lastEvent) < time.Minute)
+	return wechat.CSWindow{LastMessage: lastMessage, LastEvent: lastEvent}.Open(now)
 }

@@ -79,6 +79,7 @@ type Delivery struct {
 	UpdatedAt     time.Time
 	SentAt        time.Time
 	Receipt       string // ReceiptDelivered, ReceiptBlocked, ReceiptSysFailed or ""
+	Via           string // how the last attempt went out: "" as Kind, or ViaTemplate (window.go)
 }
 
 // EnqueueMessage stores m and one queued delivery per recipient in a single
@@ -279,13 +280,13 @@ func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Mess
 
 const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, ''), d.openid, d.state,
 	d.attempts, d.next_attempt_at, d.errcode, d.errmsg, COALESCE(d.msgid, 0), d.created_at, d.updated_at, COALESCE(d.sent_at, 0),
-	d.receipt`
+	d.receipt, d.via`
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
 	var next, created, updated, sent int64
 	err := row.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.UserName, &d.OpenID, &d.State,
-		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent, &d.Receipt)
+		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent, &d.Receipt, &d.Via)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}
@@ -397,6 +398,7 @@ type Result struct {
 	NextTry    time.Time // retrying: when
 	Refund     bool      // the attempt does not count (e.g. paused by quota)
 	At         time.Time
+	Via        string // how the attempt went out: "" as the delivery's kind, or ViaTemplate
 }
 
 // RecordResults stores attempt outcomes in one transaction. Only deliveries
@@ -421,7 +423,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 				refund = 1
 			}
 			if _, err := tx.ExecContext(ctx, recordResultSQL, r.State, r.ErrCode, r.ErrMsg, msgid, next, refund,
-				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.DeliveryID); err != nil {
+				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.Via, r.DeliveryID); err != nil {
 				return err
 			}
 		}
@@ -431,7 +433,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 
 const recordResultSQL = `UPDATE deliveries SET state = ?, errcode = ?, errmsg = ?, msgid = COALESCE(?, msgid),
 	  next_attempt_at = ?, attempts = attempts - ?, updated_at = ?,
-	  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
+	  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, via = ?
 	WHERE id = ? AND state = 'sending'`
 
 // ResumeInterrupted puts deliveries left in state sending (by a crash or a
