@@ -152,14 +152,11 @@ func TestMessagePage_UnknownTokensAre404(t *testing.T) {
 func TestSendKey_ServerChanStyle(t *testing.T) {
 	app, _ := notificationApp(t)
 	b := app.browser(t)
-	r := b.post("/login", url.Values{"name": {"alice"}, "password": {"password-alice"}})
-	if r.Status != http.StatusSeeOther {
-		t.Fatalf("login: %d", r.Status)
-	}
+	b.login("alice")
 	key := b.sendKey()
 	script := app.browser(t)
 	// Server酱's path form, desp as Markdown, short as the card's summary.
-	r = script.get(key + ".send?" + url.Values{"title": {"备份完成"}, "desp": {"**12 GB** 已上传\n\n- 数据库\n- 文件"}, "short": {"备份成功"}}.Encode())
+	r := script.get(key + ".send?" + url.Values{"title": {"备份完成"}, "desp": {"**12 GB** 已上传\n\n- 数据库\n- 文件"}, "short": {"备份成功"}}.Encode())
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}

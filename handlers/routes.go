@@ -26,6 +26,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /bind/status", s.requireUser(s.handle(s.bindStatus)))
 	mux.Handle("POST /bind/refresh", s.requireUser(s.handle(s.bindRefresh)))
 	mux.Handle("POST /sendkey/rotate", s.requireUser(s.handle(s.rotateSendKey)))
+	mux.Handle("GET /messages", s.requireUser(s.handle(s.myMessages)))
 
 	// Message detail pages, opened from WeChat: the token is the key.
 	mux.Handle("GET /m/{token}", s.handle(s.messagePage))
