@@ -35,6 +35,7 @@ func runSend(ctx context.Context, args []string, env func(string) string, stdout
 	fs.SetOutput(stdout)
 	to := fs.String("to", "", "recipients: user names, comma-separated")
 	all := fs.Bool("all", false, "send to every bound user")
+	topics := fs.String("topic", "", "topics: slugs, comma-separated (their subscribers; with -to, each user once)")
 	text := fs.String("text", "", "customer-service text message")
 	title := fs.String("title", "", "a notification's title (with -content: sent as the notification template, linking its detail page)")
 	content := fs.String("content", "", "a notification's whole content")
@@ -68,14 +69,19 @@ func runSend(ctx context.Context, args []string, env func(string) string, stdout
 	case *tmpl != "":
 		req.Kind = store.KindTemplate
 	default:
-		return errors.New("usage: wxpush send (-to NAME[,NAME] | -all) (-title TITLE [-content TEXT] [-content-type markdown] [-summary S] | -text TEXT | -template ID -data key=value ...) [-url URL] [-wait]")
+		return errors.New("usage: wxpush send (-to NAME[,NAME] [-topic SLUG[,SLUG]] | -topic SLUG[,SLUG] | -all) (-title TITLE [-content TEXT] [-content-type markdown] [-summary S] | -text TEXT | -template ID -data key=value ...) [-url URL] [-wait]")
 	}
-	if *all == (*to != "") {
-		return errors.New("give exactly one of -to NAME[,NAME] and -all")
+	if *all == (*to != "" || *topics != "") {
+		return errors.New("give -all, or -to NAME[,NAME] and/or -topic SLUG[,SLUG]")
 	}
 	for _, n := range strings.Split(*to, ",") {
 		if n = strings.TrimSpace(n); n != "" {
 			req.UserNames = append(req.UserNames, n)
+		}
+	}
+	for _, slug := range strings.Split(*topics, ",") {
+		if slug = strings.TrimSpace(slug); slug != "" {
+			req.Topics = append(req.Topics, slug)
 		}
 	}
 	st, err := store.Open(ctx, *db)

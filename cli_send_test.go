@@ -96,3 +96,34 @@ func TestSendCommand_RefusesBadNotifications(t *testing.T) {
 		})
 	}
 }
+
+func TestSendCommand_Topics(t *testing.T) {
+	db := cliStore(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := st.CreateTopic(ctx, store.Topic{Slug: "ops", Name: "运维"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, _ := st.UserByName(ctx, "alice")
+	if _, err := st.Subscribe(ctx, top.ID, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	env := func(k string) string { return map[string]string{"WXPUSH_DB": db}[k] }
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"send", "-topic", "ops", "-to", "alice", "-title", "发布"}, env, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "to 1 recipient(s)") {
+		t.Errorf("output %q: want alice once", out.String())
+	}
+	for _, args := range [][]string{{"-topic", "nope", "-title", "x"}, {"-all", "-topic", "ops", "-title", "x"}} {
+		if err := run(t.Context(), append([]string{"send"}, args...), env, strings.NewReader(""), io.Discard, io.Discard); err == nil {
+			t.Errorf("send %v: no error", args)
+		}
+	}
+}

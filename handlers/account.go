@@ -20,6 +20,8 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 		flash = "已解除微信绑定。"
 	case "signup":
 		flash = "注册设置已更新。"
+	case "topic":
+		flash = "订阅已更新。"
 	}
 	return s.renderAccount(w, r, flash, "")
 }
@@ -33,6 +35,9 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, ne
 		Flash: flash, NewKeyURL: newKeyURL}
 	var err error
 	if a.SendKey, err = s.sendKeyView(ctx, u); err != nil {
+		return err
+	}
+	if a.Topics, err = s.accountTopics(ctx, u); err != nil {
 		return err
 	}
 	b, err := s.App.Binding(ctx, u.ID)

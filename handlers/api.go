@@ -43,6 +43,9 @@ var apiRoutes = []apiRoute{
 	{Method: "POST", Pattern: "/api/v1/messages", Handle: (*Server).apiSend},
 	{Method: "GET", Pattern: "/api/v1/messages/{id}", Handle: (*Server).apiMessage},
 	{Method: "GET", Pattern: "/api/v1/users", Handle: (*Server).apiUsers},
+	{Method: "GET", Pattern: "/api/v1/topics", Handle: (*Server).apiTopics},
+	{Method: "PUT", Pattern: "/api/v1/topics/{slug}/subscribers/{user}", Handle: (*Server).apiSubscribe},
+	{Method: "DELETE", Pattern: "/api/v1/topics/{slug}/subscribers/{user}", Handle: (*Server).apiUnsubscribe},
 	{Method: "GET", Pattern: "/api/v1/openapi.json", Public: true, Handle: (*Server).apiOpenAPI},
 }
 

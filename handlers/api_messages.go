@@ -34,8 +34,9 @@ type apiSendBody struct {
 }
 
 type apiTo struct {
-	Users []string `json:"users"`
-	All   bool     `json:"all"`
+	Users  []string `json:"users"`
+	Topics []string `json:"topics"`
+	All    bool     `json:"all"`
 }
 
 type apiTemplate struct {
@@ -50,18 +51,22 @@ func (b apiSendBody) request() (service.SendRequest, error) {
 	fields := map[string]string{}
 	var req service.SendRequest
 	switch {
-	case b.To == nil || (b.To.Users == nil && !b.To.All):
-		fields["to"] = `请指定接收人：{"users": ["用户名", …]} 或 {"all": true}。`
-	case b.To.Users != nil && b.To.All:
-		fields["to"] = "users 和 all 只能选一个。"
+	case b.To == nil || (b.To.Users == nil && b.To.Topics == nil && !b.To.All):
+		fields["to"] = `请指定接收人：{"users": ["用户名", …]}、{"topics": ["主题", …]}（可与 users 同用）或 {"all": true}。`
+	case (b.To.Users != nil || b.To.Topics != nil) && b.To.All:
+		fields["to"] = "all 不能与 users 或 topics 同用。"
 	case b.To.All:
 		req.All = true
-	case len(b.To.Users) == 0:
+	case b.To.Users != nil && len(b.To.Users) == 0:
 		fields["to.users"] = "至少填写一个用户名。"
 	case len(b.To.Users) > apiMaxUsers:
 		fields["to.users"] = fmt.Sprintf(`一次最多 %d 个用户；发给所有已绑定用户请用 {"all": true}。`, apiMaxUsers)
+	case b.To.Topics != nil && len(b.To.Topics) == 0:
+		fields["to.topics"] = "至少填写一个主题。"
+	case len(b.To.Topics) > service.MaxSendTopics:
+		fields["to.topics"] = fmt.Sprintf("一次最多 %d 个主题。", service.MaxSendTopics)
 	default:
-		req.UserNames = b.To.Users
+		req.UserNames, req.Topics = b.To.Users, b.To.Topics
 	}
 	shapes := 0
 	for _, set := range []bool{b.Text != nil, b.Template != nil, b.Title != nil} {
@@ -101,6 +106,8 @@ func apiField(key string, all bool, kind string) string {
 	switch {
 	case key == "to" && !all:
 		return "to.users"
+	case key == "topics":
+		return "to.topics"
 	case key == "template":
 		return "template.id"
 	case key == "url" && kind == store.KindTemplate:
@@ -142,6 +149,8 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 		case "unknown_user":
 			return &Error{Status: http.StatusNotFound, Code: "unknown_user",
 				Message: "no such user: " + strings.Join(unknownNames(r.Context(), s, body.To.Users), ", "), Fields: fields}
+		case service.ReasonUnknownTopic:
+			return &Error{Status: http.StatusNotFound, Code: service.ReasonUnknownTopic, Message: "no such topic", Fields: fields}
 		case "not_bound":
 			return &Error{Status: http.StatusUnprocessableEntity, Code: "not_bound",
 				Message: "recipients have not bound WeChat", Fields: fields}

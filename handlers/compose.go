@@ -54,6 +54,13 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 			req.UserIDs = append(req.UserIDs, id)
 		}
 	}
+	c.SelectedTopics = map[string]bool{}
+	for _, slug := range f["topic"] {
+		c.SelectedTopics[slug] = true
+		if !c.All {
+			req.Topics = append(req.Topics, slug)
+		}
+	}
 	c.Preview = views.Preview{Kind: c.Kind, Text: strings.TrimSpace(c.Text), Empty: true}
 	if c.Kind == service.KindNotification {
 		c.Preview = s.notificationPreview(ctx, c.Note)
@@ -101,6 +108,11 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	for _, t := range ts {
 		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
 	}
+	topics, err := s.App.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	c.Topics = topicCounts(topics)
 	return nil
 }
 

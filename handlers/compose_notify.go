@@ -2,9 +2,11 @@ package handlers
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strings"
 
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 
 	"github.com/wxpush/wxpush/views"
@@ -34,7 +36,22 @@ func (s *Server) notificationPreview(ctx context.Context, n views.NoteInput) vie
 // how many the notification template (or nothing: outside the window
 // without fallback).
 func (s *Server) fillReach(ctx context.Context, c *views.Compose, people []store.Person) error {
-	r, err := s.App.TextReach(ctx, people, c.All, c.Selected, c.Fallback)
+	selected := c.Selected
+	if !c.All && len(c.SelectedTopics) > 0 {
+		slugs := make([]string, 0, len(c.SelectedTopics))
+		for slug := range c.SelectedTopics {
+			slugs = append(slugs, slug)
+		}
+		ids, err := s.App.TopicMemberIDs(ctx, slugs)
+		if err != nil && !isNotFound(err) {
+			return err
+		}
+		selected = maps.Clone(c.Selected)
+		for _, id := range ids {
+			selected[id] = true
+		}
+	}
+	r, err := s.App.TextReach(ctx, people, c.All, selected, c.Fallback)
 	if err != nil {
 		return err
 	}
@@ -62,3 +79,6 @@ func (s *Server) composeReach(w http.ResponseWriter, r *http.Request) error {
 	s.render(w, r, http.StatusOK, views.ComposeReach(c.Reach))
 	return nil
 }
+
+// isNotFound reports a use case's ENotFound (an unknown topic, …).
+func isNotFound(err error) bool { return service.ErrorCode(err) == service.ENotFound }

@@ -116,6 +116,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if d.Days, err = s.chartDays(ctx); err != nil {
 		return err
 	}
+	topics, err := s.App.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	d.Topics = topicCounts(topics)
 	entries, err := s.Store.AuditLog(ctx, 20)
 	if err != nil {
 		return err
@@ -162,6 +167,8 @@ var auditLabels = map[string]string{
 	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
 	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
 	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
+	"topic.create": "创建主题", "topic.update": "修改主题", "topic.delete": "删除主题",
+	"topic.subscribe": "订阅主题", "topic.unsubscribe": "退订主题",
 }
 
 func auditLabel(action string) string {

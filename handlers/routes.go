@@ -31,6 +31,12 @@ func (s *Server) Handler() http.Handler {
 	// Message detail pages, opened from WeChat: the token is the key.
 	mux.Handle("GET /m/{token}", s.handle(s.messagePage))
 
+	// Topics' own pages: subscribe with one tap, signed in or identified
+	// by WeChat (web authorization comes back to /t/{slug}/wechat).
+	mux.Handle("GET /t/{slug}", s.handle(s.topicPage))
+	mux.Handle("GET /t/{slug}/wechat", s.handle(s.topicWeChat))
+	mux.Handle("POST /t/{slug}", s.handle(s.topicAction))
+
 	// Personal push URLs, called by scripts: the key is the credential.
 	mux.Handle("GET /send/{key}", s.handleJSON(s.sendByKey))
 	mux.Handle("POST /send/{key}", s.handleJSON(s.sendByKey))
@@ -52,6 +58,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/templates", s.requireAdmin(s.handle(s.templates)))
 	mux.Handle("POST /admin/templates/sync", s.requireAdmin(s.handle(s.syncTemplates)))
 	mux.Handle("POST /admin/sendkey-template", s.requireAdmin(s.handle(s.setSendKeyTemplate)))
+	mux.Handle("GET /admin/topics", s.requireAdmin(s.handle(s.adminTopics)))
+	mux.Handle("POST /admin/topics", s.requireAdmin(s.handle(s.createTopic)))
+	mux.Handle("GET /admin/topics/{slug}", s.requireAdmin(s.handle(s.adminTopic)))
+	mux.Handle("POST /admin/topics/{slug}", s.requireAdmin(s.handle(s.updateTopic)))
+	mux.Handle("POST /admin/topics/{slug}/delete", s.requireAdmin(s.handle(s.deleteTopic)))
+	mux.Handle("POST /admin/topics/{slug}/subscribers", s.requireAdmin(s.handle(s.topicSubscribers)))
 
 	// Admin API tokens (dashboard), and the JSON API that programs call with
 	// them: apiRoutes in api.go lists its endpoints, openapi.json documents

@@ -30,6 +30,9 @@ type Config struct {
 	WXToken     string          // the server-URL token configured in the WeChat console
 	Crypter     *wechat.Crypter // safe mode (docs/wechat.md, "Safe mode"); nil without an EncodingAESKey
 	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
+	// InAppCookie, in sandbox mode, is the cookie the simulated phone's
+	// browser sets: pages treat it as WeChat's in-app browser.
+	InAppCookie string
 
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
 	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]

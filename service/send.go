@@ -25,6 +25,7 @@ type SendRequest struct {
 	All        bool     // every bound user
 	UserIDs    []int64  // or these users
 	UserNames  []string // and/or these users, by name
+	Topics     []string // and/or the subscribers of these topics, by slug (each user once)
 
 	// A notification (KindNotification): Title and Content (ContentType
 	// store.ContentText or store.ContentMarkdown, "" for text); Summary
@@ -47,6 +48,7 @@ const MaxTextBytes = 2048
 // one delivery per recipient and its audit entry, in one transaction; then
 // it wakes the outbox. Failures are *Error:
 //   - ENotFound, reason "unknown_user": names that match no user (Fields["to"]);
+//   - ENotFound, reason "unknown_topic": slugs that match no topic (Fields["topics"]);
 //   - EInvalid, reason "invalid_request": the content or recipients break a
 //     rule, field by field ("text", "template", "data.KEY", "url", "kind", "to");
 //   - EConflict, reason "not_bound": only the recipients are wrong — they
@@ -65,15 +67,30 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 	if err != nil {
 		return store.Message{}, err
 	}
+	topics, err := s.resolveTopics(ctx, r.Topics)
+	if err != nil {
+		return store.Message{}, err
+	}
 	fe := fieldErrors{}
+	if r.All && len(topics) > 0 {
+		fe.add("topics", "发给全部用户时不能再指定主题。")
+	}
 	m, err := s.checkContent(ctx, r, fe)
 	if err != nil {
 		return store.Message{}, err
 	}
 	m.Source, m.CreatedBy = by.Via, by.UserID
-	rcpts, err := s.recipients(ctx, r.All, ids, fe)
+	rcpts, err := s.recipients(ctx, r.All, ids, len(topics) > 0, fe)
 	if err != nil {
 		return store.Message{}, err
+	}
+	if !r.All {
+		if rcpts, err = s.topicRecipients(ctx, rcpts, topics, fe); err != nil {
+			return store.Message{}, err
+		}
+	}
+	for _, t := range topics {
+		m.TopicIDs = append(m.TopicIDs, t.ID)
 	}
 	if len(fe) > 0 {
 		if _, ok := fe["to"]; ok && len(fe) == 1 && (r.All || len(ids) > 0) {
@@ -86,6 +103,12 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 		to := "全部已绑定用户"
 		switch {
 		case r.All:
+		case len(topics) > 0:
+			var names []string
+			for _, t := range topics {
+				names = append(names, "主题「"+t.Name+"」")
+			}
+			to = joinLimited(append(names, r.UserNames...), 10)
 		case len(r.UserNames) > 0 && len(r.UserIDs) == 0:
 			to = joinLimited(r.UserNames, 10)
 		default:
@@ -204,7 +227,7 @@ func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldError
 
 // recipients returns the bound users to deliver to; who cannot be reached
 // is reported under "to".
-func (s *Service) recipients(ctx context.Context, all bool, ids []int64, fe fieldErrors) ([]store.Recipient, error) {
+func (s *Service) recipients(ctx context.Context, all bool, ids []int64, topics bool, fe fieldErrors) ([]store.Recipient, error) {
 	switch {
 	case all:
 		rcpts, err := s.store.Recipients(ctx, true, nil)
@@ -213,7 +236,9 @@ func (s *Service) recipients(ctx context.Context, all bool, ids []int64, fe fiel
 		}
 		return rcpts, err
 	case len(ids) == 0:
-		fe.add("to", "请选择接收人。")
+		if !topics {
+			fe.add("to", "请选择接收人。")
+		}
 		return nil, nil
 	}
 	ids = dedupe(ids)

@@ -45,10 +45,10 @@ func (s *Store) CreateTopic(ctx context.Context, t Topic) (Topic, error) {
 	res, err := s.wdb.ExecContext(ctx,
 		`INSERT INTO topics(slug, name, description, self_subscribe, created_at) VALUES(?, ?, ?, ?, ?)`,
 		t.Slug, t.Name, t.Description, t.SelfSubscribe, t.CreatedAt.UnixMilli())
-	if isUniqueViolation(err) {
-		return Topic{}, ErrConflict
-	}
 	if err != nil {
+		if isUniqueViolation(err) {
+			return Topic{}, ErrConflict
+		}
 		return Topic{}, err
 	}
 	t.ID, err = res.LastInsertId()
