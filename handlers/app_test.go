@@ -91,7 +91,7 @@ func newTestApp(t *testing.T, opts ...func(*testConfig)) *testApp {
 		t.Fatal(err)
 	}
 	cfg := testConfig{
-		Config:  handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken, Crypter: crypter},
+		Config:  handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken, Crypter: crypter, InAppCookie: sandbox.InAppCookie},
 		Service: service.Config{BaseURL: base, BindMode: "oauth"},
 	}
 	for _, o := range opts {

@@ -31,7 +31,8 @@ type Config struct {
 	Crypter     *wechat.Crypter // safe mode (docs/wechat.md, "Safe mode"); nil without an EncodingAESKey
 	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
 	// InAppCookie, in sandbox mode, is the cookie the simulated phone's
-	// browser sets: pages treat it as WeChat's in-app browser.
+	// browser sets (sandbox.InAppCookie): pages treat framed requests
+	// that carry it as WeChat's in-app browser.
 	InAppCookie string
 
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]

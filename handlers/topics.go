@@ -54,17 +54,21 @@ func (s *Server) ticketUser(ctx context.Context, ticket string) (store.User, boo
 
 // inWeChat reports whether the page is open in WeChat's in-app browser
 // (its user agent says MicroMessenger), or — in sandbox mode — in the
-// simulated phone's browser, which marks itself with a cookie.
+// simulated phone's browser frame, which marks itself with a cookie.
 func (s *Server) inWeChat(r *http.Request) bool {
 	if strings.Contains(r.UserAgent(), "MicroMessenger") {
 		return true
 	}
-	if s.Config.InAppCookie != "" {
-		if _, err := r.Cookie(s.Config.InAppCookie); err == nil {
-			return true
-		}
+	if s.Config.InAppCookie == "" {
+		return false
 	}
-	return false
+	// Browsers send Sec-Fetch-Dest only to trustworthy origins; without
+	// it, the cookie alone decides.
+	if dest := r.Header.Get("Sec-Fetch-Dest"); dest != "" && dest != "iframe" {
+		return false
+	}
+	_, err := r.Cookie(s.Config.InAppCookie)
+	return err == nil
 }
 
 // topicView is the topic page for whoever is looking.

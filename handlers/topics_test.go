@@ -292,3 +292,32 @@ func TestCompose_SendsToTopics(t *testing.T) {
 		t.Errorf("empty topic: %d", r.Status)
 	}
 }
+
+// TestTopicPage_SandboxPhoneFrameIsWeChat: in sandbox mode, the simulated
+// phone's browser frame counts as WeChat's, and its holder is known, so a
+// topic link goes from tap to the 订阅 button without a chooser.
+func TestTopicPage_SandboxPhoneFrameIsWeChat(t *testing.T) {
+	app, _, _ := topicsApp(t)
+	phone := app.browser(t)
+	alice := sandbox.OpenID(testAppID, "alice")
+	if r := phone.get("/sandbox/phone/" + alice + "/web?url=" + url.QueryEscape(app.URL+"/t/ops")); r.Status != 200 {
+		t.Fatalf("web view: %d", r.Status)
+	}
+	framed := []string{"Sec-Fetch-Dest", "iframe"}
+	r := phone.get("/t/ops", framed...)
+	if r.Status != http.StatusFound {
+		t.Fatalf("framed /t/ops: %d, want the authorization redirect", r.Status)
+	}
+	r = phone.get(r.Header.Get("Location"), framed...)
+	if r.Status != http.StatusFound {
+		t.Fatalf("authorize in the frame: %d, want a silent redirect\n%s", r.Status, r.Body)
+	}
+	r = phone.get(r.Header.Get("Location"), framed...)
+	if r.Status != 200 || !strings.Contains(r.Body, "账号：alice") || !strings.Contains(r.Body, `id="topic-subscribe"`) {
+		t.Fatalf("back in the frame: %d\n%s", r.Status, r.Body)
+	}
+	// The same browser outside the frame is no phone.
+	if r := phone.get("/t/ops", "Sec-Fetch-Dest", "document"); r.Status != 200 {
+		t.Errorf("unframed /t/ops: %d, want the page", r.Status)
+	}
+}
