@@ -21,6 +21,7 @@ import (
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/webhooks"
 	"github.com/wxpush/wxpush/wechat"
+	"github.com/wxpush/wxpush/wechat/sandbox"
 )
 
 // App is the server `wxpush serve` runs: the store, the listener, the HTTP
@@ -88,6 +89,7 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 			return nil, err
 		}
 		srv.Sandbox, client = sb, sbClient
+		srv.Config.InAppCookie = sandbox.InAppCookie
 		if srv.Config.WXToken == "" {
 			srv.Config.WXToken = app.Token
 		}

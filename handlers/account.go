@@ -26,6 +26,8 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 		flash = "你已不再是管理员。"
 	default:
 		flash = sessionsFlash(r.URL.Query().Get("done"))
+	case "topic":
+		flash = "订阅已更新。"
 	}
 	return s.renderAccount(w, r, flash, "")
 }
@@ -42,6 +44,9 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, ne
 		return err
 	}
 	if a.Sessions, err = s.sessionRows(r, u); err != nil {
+		return err
+	}
+	if a.Topics, err = s.accountTopics(ctx, u); err != nil {
 		return err
 	}
 	b, err := s.App.Binding(ctx, u.ID)

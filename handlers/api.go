@@ -54,11 +54,15 @@ var apiRoutes = []apiRoute{
 	{Method: "POST", Pattern: "/api/v1/webhooks/{id}/secret", Scope: store.ScopeManage, Handle: (*Server).apiRotateWebhookSecret},
 	{Method: "POST", Pattern: "/api/v1/webhooks/{id}/test", Scope: store.ScopeManage, Handle: (*Server).apiTestWebhook},
 	{Method: "GET", Pattern: "/api/v1/token", AnyScope: true, Handle: (*Server).apiTokenInfo},
+	{Method: "GET", Pattern: "/api/v1/topics", Scope: store.ScopeRead, Handle: (*Server).apiTopics},
+	{Method: "PUT", Pattern: "/api/v1/topics/{slug}/subscribers/{user}", Scope: store.ScopeManage, Handle: (*Server).apiSubscribe},
+	{Method: "DELETE", Pattern: "/api/v1/topics/{slug}/subscribers/{user}", Scope: store.ScopeManage, Handle: (*Server).apiUnsubscribe},
 	{Method: "GET", Pattern: "/api/v1/openapi.json", Public: true, Handle: (*Server).apiOpenAPI},
 }
 
-// apiMaxBody bounds a request body.
-const apiMaxBody = 64 << 10
+// apiMaxBody bounds a request body: room for a message's 64 KB of content
+// however it is escaped (the use case refuses more content with a 413).
+const apiMaxBody = 4 * service.MaxContentBytes
 
 // apiMaxUsers bounds the names in one send; {"all": true} has no limit.
 const apiMaxUsers = 1000

@@ -28,6 +28,13 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 		TemplateID: f.Get("template_id"),
 		URL:        strings.TrimSpace(f.Get("url")),
 		Errors:     map[string]string{},
+		// The box is ticked unless a submitted form left it unticked.
+		Fallback: f.Get("fallback") == "1" || f.Get("fallback_shown") == "",
+		Note: views.NoteInput{Title: f.Get("title"), Content: f.Get("content"), ContentType: f.Get("content_type"),
+			Summary: f.Get("summary"), URL: strings.TrimSpace(f.Get("note_url"))},
+	}
+	if c.Note.ContentType == "" {
+		c.Note.ContentType = store.ContentMarkdown
 	}
 	if c.TemplateID == "" {
 		c.TemplateID = f.Get("template")
@@ -36,14 +43,29 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 		c.Kind = store.KindTemplate
 	}
 	req := service.SendRequest{Kind: c.Kind, Text: c.Text, TemplateID: c.TemplateID, URL: c.URL, All: c.All,
-		Data: map[string]string{}}
+		Data: map[string]string{}, NoFallback: c.Kind == store.KindText && !c.Fallback}
+	if c.Kind == service.KindNotification {
+		n := c.Note
+		req.Title, req.Content, req.ContentType, req.Summary, req.URL = n.Title, n.Content, n.ContentType, n.Summary, n.URL
+	}
 	for _, v := range f["user"] {
 		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
 			c.Selected[id] = true
 			req.UserIDs = append(req.UserIDs, id)
 		}
 	}
+	c.SelectedTopics = map[string]bool{}
+	for _, slug := range f["topic"] {
+		c.SelectedTopics[slug] = true
+		if !c.All {
+			req.Topics = append(req.Topics, slug)
+		}
+	}
 	c.Preview = views.Preview{Kind: c.Kind, Text: strings.TrimSpace(c.Text), Empty: true}
+	if c.Kind == service.KindNotification {
+		c.Preview = s.notificationPreview(ctx, c.Note)
+		return c, req, nil
+	}
 	if c.TemplateID != "" {
 		t, err := s.Store.Template(ctx, c.TemplateID)
 		if err == nil {
@@ -69,13 +91,16 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	if err != nil {
 		return err
 	}
+	var active []store.Person // bound and enabled: who can be sent to
 	for _, p := range people {
 		if p.Bound && !p.Disabled() {
-			row := s.personRow(p)
-			c.Recipients = append(c.Recipients, row)
-			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {
-				c.OutsideWindow = append(c.OutsideWindow, p.Name)
-			}
+			c.Recipients = append(c.Recipients, s.personRow(p))
+			active = append(active, p)
+		}
+	}
+	if c.Kind == store.KindText {
+		if err := s.fillReach(ctx, c, active); err != nil {
+			return err
 		}
 	}
 	ts, err := s.Store.Templates(ctx)
@@ -85,6 +110,11 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	for _, t := range ts {
 		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
 	}
+	topics, err := s.App.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	c.Topics = topicCounts(topics)
 	return nil
 }
 
@@ -153,7 +183,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 		if err := s.composeLists(ctx, &c); err != nil {
 			return err
 		}
-		s.render(w, r, http.StatusUnprocessableEntity, views.ComposePage(s.page(r, "发送消息"), c))
+		status := http.StatusUnprocessableEntity
+		if se.Code == service.ETooLarge {
+			status = http.StatusRequestEntityTooLarge
+		}
+		s.render(w, r, status, views.ComposePage(s.page(r, "发送消息"), c))
 		return nil
 	}
 	if err != nil {

@@ -120,6 +120,11 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if d.Days, err = s.chartDays(ctx); err != nil {
 		return err
 	}
+	topics, err := s.App.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	d.Topics = topicCounts(topics)
 	entries, err := s.Store.AuditLog(ctx, 20)
 	if err != nil {
 		return err
@@ -174,6 +179,8 @@ var auditLabels = map[string]string{
 	"password.change": "修改密码", "password.reset_link": "生成重置密码链接", "password.reset": "通过链接重置密码",
 	"user.disable": "停用账号", "user.enable": "启用账号", "user.promote": "设为管理员", "user.demote": "取消管理员",
 	"user.delete": "删除账号", "binding.unbind": "解除微信绑定",
+	"topic.create": "创建主题", "topic.update": "修改主题", "topic.delete": "删除主题",
+	"topic.subscribe": "订阅主题", "topic.unsubscribe": "退订主题",
 }
 
 func auditLabel(action string) string {

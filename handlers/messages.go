@@ -84,6 +84,7 @@ func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.Del
 		if d.MsgID != 0 {
 			row.MsgID = strconv.FormatInt(d.MsgID, 10)
 		}
+		row.ViaTemplate = d.Via == store.ViaTemplate
 		if d.ErrCode != 0 {
 			row.Error = fmt.Sprintf("%s（errcode %d：%s）", (&wechat.Error{Code: d.ErrCode}).Explain(), d.ErrCode, d.ErrMsg)
 		} else if d.ErrMsg != "" {
@@ -125,6 +126,12 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 		pv.Lines = views.TemplateLines(content, m.Data)
 	}
 	d := views.MessageDetail{Row: s.messageRow(r.Context(), m), Preview: pv, Deliveries: ds, Hidden: hidden}
+	if page, err := s.App.PageOf(r.Context(), m.ID); err == nil {
+		d.PageURL = s.App.PageURL(page.Token)
+		d.Preview.Page = &views.PagePreview{Title: page.Title, Body: detailBody(page.Content, page.ContentType)}
+	} else if service.ErrorCode(err) != service.ENotFound {
+		return err
+	}
 	s.render(w, r, http.StatusOK, views.MessagePage(s.page(r, fmt.Sprintf("消息 #%d", m.ID)), d))
 	return nil
 }

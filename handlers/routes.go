@@ -36,6 +36,16 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /bind/status", s.requireUser(s.handle(s.bindStatus)))
 	mux.Handle("POST /bind/refresh", s.requireUser(s.handle(s.bindRefresh)))
 	mux.Handle("POST /sendkey/rotate", s.requireUser(s.handle(s.rotateSendKey)))
+	mux.Handle("GET /messages", s.requireUser(s.handle(s.myMessages)))
+
+	// Message detail pages, opened from WeChat: the token is the key.
+	mux.Handle("GET /m/{token}", s.handle(s.messagePage))
+
+	// Topics' own pages: subscribe with one tap, signed in or identified
+	// by WeChat (web authorization comes back to /t/{slug}/wechat).
+	mux.Handle("GET /t/{slug}", s.handle(s.topicPage))
+	mux.Handle("GET /t/{slug}/wechat", s.handle(s.topicWeChat))
+	mux.Handle("POST /t/{slug}", s.handle(s.topicAction))
 
 	// Personal push URLs, called by scripts: the key is the credential.
 	mux.Handle("GET /send/{key}", s.handleJSON(s.sendByKey))
@@ -58,6 +68,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/compose", s.requireAdmin(s.handle(s.composePage)))
 	mux.Handle("GET /admin/compose/fields", s.requireAdmin(s.handle(s.composeFields)))
 	mux.Handle("POST /admin/compose/preview", s.requireAdmin(s.handle(s.composePreview)))
+	mux.Handle("POST /admin/compose/reach", s.requireAdmin(s.handle(s.composeReach)))
 	mux.Handle("POST /admin/compose", s.requireAdmin(s.handle(s.send)))
 	mux.Handle("GET /admin/messages", s.requireAdmin(s.handle(s.messages)))
 	mux.Handle("GET /admin/messages/{id}", s.requireAdmin(s.handle(s.message)))
@@ -66,6 +77,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/templates", s.requireAdmin(s.handle(s.templates)))
 	mux.Handle("POST /admin/templates/sync", s.requireAdmin(s.handle(s.syncTemplates)))
 	mux.Handle("POST /admin/sendkey-template", s.requireAdmin(s.handle(s.setSendKeyTemplate)))
+	mux.Handle("GET /admin/topics", s.requireAdmin(s.handle(s.adminTopics)))
+	mux.Handle("POST /admin/topics", s.requireAdmin(s.handle(s.createTopic)))
+	mux.Handle("GET /admin/topics/{slug}", s.requireAdmin(s.handle(s.adminTopic)))
+	mux.Handle("POST /admin/topics/{slug}", s.requireAdmin(s.handle(s.updateTopic)))
+	mux.Handle("POST /admin/topics/{slug}/delete", s.requireAdmin(s.handle(s.deleteTopic)))
+	mux.Handle("POST /admin/topics/{slug}/subscribers", s.requireAdmin(s.handle(s.topicSubscribers)))
 
 	// Admin API tokens (dashboard), and the JSON API that programs call with
 	// them: apiRoutes in api.go lists its endpoints, openapi.json documents

@@ -29,6 +29,10 @@ type Config struct {
 	WXToken     string          // the server-URL token configured in the WeChat console
 	Crypter     *wechat.Crypter // safe mode (docs/wechat.md, "Safe mode"); nil without an EncodingAESKey
 	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
+	// InAppCookie, in sandbox mode, is the cookie the simulated phone's
+	// browser sets (sandbox.InAppCookie): pages treat framed requests
+	// that carry it as WeChat's in-app browser.
+	InAppCookie string
 
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
 	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]
@@ -72,6 +76,7 @@ type Server struct {
 	Now      func() time.Time
 
 	sendKeyLimit *bucketLimiter
+	topicTickets *topicTickets
 	loginLimit   *loginLimiter
 	signupLimit  *failureWindow
 }
@@ -87,6 +92,7 @@ func New(s Server) *Server {
 	if s.Config.SendKeyPerMinute <= 0 {
 		s.Config.SendKeyPerMinute = 30
 	}
+	s.topicTickets = &topicTickets{}
 	s.sendKeyLimit = newBucketLimiter(float64(s.Config.SendKeyPerMinute)/60, 10)
 	if s.Config.APIRatePerSecond <= 0 {
 		s.Config.APIRatePerSecond = 50

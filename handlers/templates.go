@@ -29,7 +29,7 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request, flash, pr
 	}
 	sk := views.SendKeyForm{}
 	if m, _, err := s.App.SendKeyTemplate(r.Context()); err == nil {
-		sk = views.SendKeyForm{TemplateID: m.TemplateID, TitleKey: m.TitleKey, ContentKey: m.ContentKey, Auto: m.Auto}
+		sk = views.SendKeyForm{TemplateID: m.TemplateID, TitleKey: m.TitleKey, ContentKey: m.ContentKey, TimeKey: m.TimeKey, Auto: m.Auto}
 	}
 	s.render(w, r, status, views.TemplatesPage(s.page(r, "模板"), rows, flash, problem, sk))
 	return nil
@@ -55,9 +55,10 @@ func (s *Server) setSendKeyTemplate(w http.ResponseWriter, r *http.Request) erro
 		TemplateID: r.PostFormValue("template_id"),
 		TitleKey:   r.PostFormValue("title_key"),
 		ContentKey: r.PostFormValue("content_key"),
+		TimeKey:    r.PostFormValue("time_key"),
 	})
 	if err != nil {
 		return err
 	}
-	return s.templatesPage(w, r, "推送链接的模板已保存。", "")
+	return s.templatesPage(w, r, "通知模板已保存。", "")
 }

@@ -85,6 +85,8 @@ type Outbox struct {
 	mu     sync.Mutex
 	paused map[string]Pause
 	msgs   map[int64]store.Message // message content cache; messages never change
+	// fallbacks caches text messages' fallback templates (fallback.go).
+	fallbacks map[int64]*store.Fallback
 
 	inflight atomic.Int64
 	sent     atomic.Int64
@@ -102,6 +104,8 @@ func New(st *store.Store, sender Sender, cfg Config, log *slog.Logger) *Outbox {
 		limiter: newLimiter(cfg.RatePerSecond),
 		paused:  map[string]Pause{},
 		msgs:    map[int64]store.Message{},
+
+		fallbacks: map[int64]*store.Fallback{},
 	}
 }
 
@@ -415,19 +419,25 @@ func (o *Outbox) deliver(ctx context.Context, d store.Delivery) (store.Result, b
 	}
 	sctx, cancel := context.WithTimeout(ctx, o.cfg.SendTimeout)
 	var msgID int64
+	var via string
 	switch d.Kind {
 	case store.KindTemplate:
 		msgID, err = o.sender.SendTemplate(sctx, wechat.TemplateMessage{
 			ToUser: d.OpenID, TemplateID: m.TemplateID, URL: m.URL, Data: m.Data, ClientMsgID: ClientMsgID(d.ID),
 		})
 	default:
-		err = o.sender.SendText(sctx, d.OpenID, m.Body)
+		msgID, via, err = o.sendText(sctx, d, m)
 	}
 	cancel()
 	if ctx.Err() != nil && err != nil {
 		return store.Result{}, false // stopped mid-send: resumed next start
 	}
-	return o.classify(ctx, d, msgID, err), true
+	if via == store.ViaTemplate {
+		d.Kind = store.KindTemplate // what failed (a quota pause, …) is the template API
+	}
+	r := o.classify(ctx, d, msgID, err)
+	r.Via = via
+	return r, true
 }
 
 // classify turns a send's error into the delivery's next state.

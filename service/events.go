@@ -60,10 +60,7 @@ func (s *Service) react(ctx context.Context, m wechat.Inbound) string {
 			return "请在电脑上登录 " + s.cfg.BaseURL.JoinPath("/bind").String() +
 				" ，用微信扫描页面上的二维码，即可把这个微信绑定到你的账号。"
 		case "状态":
-			if name, ok := s.boundName(ctx, m.FromUserName); ok {
-				return fmt.Sprintf("这个微信已绑定账号「%s」。回复「解绑」可解除绑定。", name)
-			}
-			return "这个微信还没有绑定账号。回复「绑定」了解如何绑定。"
+			return s.statusReply(ctx, m.FromUserName)
 		case "解绑":
 			return s.unbindByWeChat(ctx, m.FromUserName)
 		}

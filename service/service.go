@@ -35,6 +35,7 @@ type Config struct {
 	BindMode   string        // auto, qrcode or oauth [auto]
 	OAuthScope string        // snsapi_userinfo or snsapi_base [snsapi_userinfo]
 	AutoReply  string        // passive reply to other text messages; "" for none
+	SiteName   string        // how pages name the site [BaseURL's host]
 }
 
 // Deps are the service's collaborators. Store is required; the CLI runs
@@ -89,6 +90,9 @@ func New(d Deps, cfg Config) *Service {
 	}
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = cfg.BaseURL.Hostname()
 	}
 	return &Service{store: d.Store, wx: d.WeChat, tokens: d.Tokens, outbox: d.Outbox, log: d.Log, now: d.Now, cfg: cfg}
 }
@@ -169,6 +173,5 @@ func KindLabel(kind string) string {
 // last message, 1 minute after a follow, scan or menu click. The
 // per-window message counts are not tracked here.
 func InWindow(now, lastMessage, lastEvent time.Time) bool {
-	return (!lastMessage.IsZero() && now.Sub(lastMessage) < 48*time.Hour) ||
-		(!lastEvent.IsZero() && now.Sub(lastEvent) < time.Minute)
+	return wechat.CSWindow{LastMessage: lastMessage, LastEvent: lastEvent}.Open(now)
 }

@@ -38,6 +38,8 @@ type Message struct {
 	Total      int
 	CreatedAt  time.Time
 	Counts     DeliveryCounts // filled by Message and Messages
+	Page       *Page          // enqueue: its detail page (pages.go); not loaded by reads
+	TopicIDs   []int64        // enqueue: the topics it is sent to; not loaded by reads
 	// Idempotency, when set on a message to enqueue, records the client's
 	// key in the same transaction (ErrIdempotencyKeyTaken if another
 	// request stored it first).
@@ -80,6 +82,7 @@ type Delivery struct {
 	UpdatedAt     time.Time
 	SentAt        time.Time
 	Receipt       string // ReceiptDelivered, ReceiptBlocked, ReceiptSysFailed or ""
+	Via           string // how the last attempt went out: "" as Kind, or ViaTemplate (window.go)
 }
 
 // EnqueueMessage stores m and one queued delivery per recipient in a single
@@ -139,6 +142,9 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 				m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
 				return err
 			}
+		}
+		if err := insertExtras(ctx, tx, m); err != nil {
+			return err
 		}
 		if audit != nil {
 			return insertAudit(ctx, tx, audit(m), s.now())
@@ -285,13 +291,13 @@ func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Mess
 
 const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, '` + DeletedUserName + `'), d.openid, d.state,
 	d.attempts, d.next_attempt_at, d.errcode, d.errmsg, COALESCE(d.msgid, 0), d.created_at, d.updated_at, COALESCE(d.sent_at, 0),
-	d.receipt`
+	d.receipt, d.via`
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
 	var next, created, updated, sent int64
 	err := row.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.UserName, &d.OpenID, &d.State,
-		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent, &d.Receipt)
+		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent, &d.Receipt, &d.Via)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}
@@ -391,6 +397,7 @@ type Result struct {
 	NextTry    time.Time // retrying: when
 	Refund     bool      // the attempt does not count (e.g. paused by quota)
 	At         time.Time
+	Via        string // how the attempt went out: "" as the delivery's kind, or ViaTemplate
 }
 
 // RecordResults stores attempt outcomes in one transaction. Only deliveries
@@ -415,7 +422,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 				refund = 1
 			}
 			if _, err := tx.ExecContext(ctx, recordResultSQL, r.State, r.ErrCode, r.ErrMsg, msgid, next, refund,
-				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.DeliveryID); err != nil {
+				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.Via, r.DeliveryID); err != nil {
 				return err
 			}
 		}
@@ -428,7 +435,7 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 
 const recordResultSQL = `UPDATE deliveries SET state = ?, errcode = ?, errmsg = ?, msgid = COALESCE(?, msgid),
 	  next_attempt_at = ?, attempts = attempts - ?, updated_at = ?,
-	  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
+	  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END, via = ?
 	WHERE id = ? AND state = 'sending'`
 
 // ResumeInterrupted puts deliveries left in state sending (by a crash or a

@@ -119,6 +119,16 @@ func (s *Sandbox) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusBadRequest, authErrorPage(s.layout(), *aerr))
 		return
 	}
+	if u, ok := s.holder(r); ok {
+		// Inside the phone's browser WeChat knows who holds the phone:
+		// snsapi_base is silent, snsapi_userinfo asks that user (§2).
+		if a.Scope == wechat.ScopeBase {
+			http.Redirect(w, r, redirectTo(a.RedirectURI, s.issueCode(u.OpenID, a.Scope), a.State), http.StatusFound)
+			return
+		}
+		s.render(w, r, http.StatusOK, consentPage(s.layout(), consentView{Action: s.authAction(r), AppID: s.opts.AppID, User: u}))
+		return
+	}
 	s.renderChooser(w, r, a, s.rememberedUser(r), "", http.StatusOK)
 }
 

@@ -798,7 +798,9 @@ func TestPhonePage_Conversation(t *testing.T) {
 		`<span class="label">服务名称</span> <span class="value">&lt;b&gt;备份&lt;/b&gt;&amp;恢复</span>`,
 		`<span class="label">状态</span> <span class="value">已完成</span>`,
 		`<span class="value">2025年3月1日 10:00</span>`,
-		`href="https://app.example/m/1"><span>详情</span>`,
+		// 详情 opens the link in the phone's browser; the card shows it.
+		`href="/sandbox/phone/` + zhang + `/web?url=https%3A%2F%2Fapp.example%2Fm%2F1" data-url="https://app.example/m/1"><span>详情</span>`,
+		`<div class="tlink" title="https://app.example/m/1">https://app.example/m/1</div>`,
 		`<li class="msg msg-text msg-mine" data-msgid="` + strconv.FormatInt(in[1].MsgID, 10) + `">`,
 		`<div class="bubble">你好 &lt;script&gt;</div>`,
 		`<li class="msg msg-text" data-msgid="` + strconv.FormatInt(in[2].MsgID, 10) + `">`,

@@ -86,6 +86,8 @@ func (s *Sandbox) render(w http.ResponseWriter, r *http.Request, status int, c t
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	// The phone's browser frame shows the authorization page (webview.go).
+	w.Header().Set("X-Frame-Options", "SAMEORIGIN")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

@@ -236,6 +236,8 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("POST /phone/{openid}/unfollow", s.handleUnfollow)
 	m.HandleFunc("POST /phone/{openid}/say", s.handleSay)
 	m.HandleFunc("POST /phone/{openid}/block", s.handleBlock)
+	m.HandleFunc("GET /phone/{openid}/web", s.handleWebView)
+	m.HandleFunc("POST /phone/{openid}/open", s.handleOpenLink)
 	// The phone scanning a parameterized QR code (weixin.qq.com/q/…)
 	m.HandleFunc("GET /q/{id}", s.handleScan)
 	m.HandleFunc("POST /q/{id}", s.handleScanPost)
