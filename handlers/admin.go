@@ -532,7 +532,7 @@ const maxListed = 500
 
 var stateLabels = map[string]string{
 	store.StateQueued: "排队中", store.StateSending: "发送中", store.StateSent: "已发送",
-	store.StateRetrying: "等待重试", store.StateFailed: "失败",
+	store.StateRetrying: "等待重试", store.StateFailed: "失败", store.StateUnknown: "结果未知",
 }
 
 func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.DeliveryRow, int, error) {
