@@ -379,3 +379,25 @@ func TestRetryFailedAndWakeKind_Batched(t *testing.T) {
 		t.Errorf("NextDue %v %v; want due now", at, ok)
 	}
 }
+
+// An admin's retry of a failed delivery starts afresh, forgetting an
+// earlier unknown outcome as ResendUnknown does: else the outbox would
+// turn it unknown past WeChat's de-duplication window instead of sending.
+func TestRetryFailed_ForgetsEarlierUnknownOutcome(t *testing.T) {
+	ctx := context.Background()
+	s, c := openStore(t)
+	m := enqueueKind(t, s, store.KindTemplate, 1)
+	d := claimAll(t, s, c.Now(), time.Minute)[0]
+	s.RecordResults(ctx, []store.Result{{DeliveryID: d.ID, ClaimedAt: d.ClaimedAt, State: store.StateRetrying, MaybeSent: true, NextTry: c.Now(), At: c.Now()}})
+	d = claimAll(t, s, c.Now(), time.Minute)[0]
+	s.RecordResults(ctx, []store.Result{{DeliveryID: d.ID, ClaimedAt: d.ClaimedAt, State: store.StateFailed, ErrCode: 43004, At: c.Now()}})
+	if got := delivery(t, s, d.ID); got.State != store.StateFailed || got.MaybeSentAt.IsZero() {
+		t.Fatalf("before: %s, MaybeSentAt %v", got.State, got.MaybeSentAt)
+	}
+	if n, err := s.RetryFailed(ctx, m.ID, c.Now()); err != nil || n != 1 {
+		t.Fatalf("RetryFailed = %d, %v", n, err)
+	}
+	if got := delivery(t, s, d.ID); got.State != store.StateQueued || got.Attempts != 0 || !got.MaybeSentAt.IsZero() {
+		t.Errorf("after RetryFailed: %s, %d attempts, MaybeSentAt %v; want queued afresh", got.State, got.Attempts, got.MaybeSentAt)
+	}
+}

@@ -481,12 +481,13 @@ const recordResultSQL = `UPDATE deliveries SET state = ?, errcode = ?, errmsg = 
 	  lease_until = NULL, started_at = NULL
 	WHERE id = ? AND state = 'sending' AND (? = 0 OR claimed_at = ?)`
 
-// RetryFailed re-queues the failed deliveries of a message, with fresh
-// attempt counts. A broadcast's are updated a batch per transaction.
+// RetryFailed re-queues the failed deliveries of a message, afresh (an
+// admin's decision, like ResendUnknown: attempts and any earlier unknown
+// outcome forgotten). A broadcast's are updated a batch per transaction.
 func (s *Store) RetryFailed(ctx context.Context, messageID int64, now time.Time) (int64, error) {
 	return s.execBatches(ctx,
 		`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ?,
-		   errcode = 0, errmsg = ''
+		   errcode = 0, errmsg = '', maybe_sent_at = NULL
 		 WHERE id IN (SELECT id FROM deliveries WHERE message_id = ? AND state = 'failed' LIMIT ?)`,
 		now.UnixMilli(), now.UnixMilli(), messageID)
 }
