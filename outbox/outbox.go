@@ -267,9 +267,10 @@ func nextBeijingMidnight(t time.Time) time.Time {
 
 // Run delivers until ctx is done. It first takes back the deliveries a
 // crash or a hard stop left in state sending, and drops sends whose
-// enqueue died half-way. On stop it claims nothing more, lets in-flight
-// sends finish for up to DrainTimeout, records what every claimed delivery
-// came to (retrying result writes for up to ResultTimeout), and returns.
+// enqueue died half-way. On stop it claims and starts nothing more, lets
+// in-flight sends finish for up to DrainTimeout, records what every
+// claimed delivery came to (retrying result writes for up to
+// ResultTimeout), and returns.
 func (o *Outbox) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 	if sw, err := o.store.ResumeInterrupted(bg, o.now()); err != nil {
@@ -292,6 +293,11 @@ func (o *Outbox) Run(ctx context.Context) error {
 		go func() {
 			defer workers.Done()
 			for d := range jobs {
+				if ctx.Err() != nil {
+					// Stopping: start nothing more.
+					results <- o.giveBack(d, o.now())
+					continue
+				}
 				if r, ok := o.deliver(sendCtx, d); ok {
 					results <- r
 				} else {

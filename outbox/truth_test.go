@@ -630,3 +630,34 @@ func TestOutbox_StopCuttingOffASendRecordsIt(t *testing.T) {
 		})
 	}
 }
+
+// A stop lets the send in flight finish but starts none of the claimed
+// ones waiting for a worker: they are given back, no attempt counted.
+func TestOutbox_StopStartsNothingMore(t *testing.T) {
+	h := newHarness(t, sandbox.Faults{Latency: 300 * time.Millisecond}, 3)
+	id, data := h.freeTemplate()
+	m := h.enqueue(outbox.Request{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
+	o := h.outbox(outbox.Config{Workers: 1})
+	stop := run(t, o)
+	waitFor(t, "one send in flight, the others claimed", 10*time.Second, func() bool {
+		return o.InFlight() == 1 && o.Held() == 3
+	})
+	stop()
+	if n := h.sb.TotalDelivered(); n != 1 {
+		t.Errorf("%d messages delivered, want only the one in flight at the stop", n)
+	}
+	var sent, back int
+	for _, d := range h.deliveries(m.ID) {
+		switch {
+		case d.State == store.StateSent:
+			sent++
+		case d.State == store.StateRetrying && d.Attempts == 0:
+			back++
+		default:
+			t.Errorf("delivery %d after the stop: %s, %d attempts", d.ID, d.State, d.Attempts)
+		}
+	}
+	if sent != 1 || back != 2 {
+		t.Errorf("%d sent and %d given back, want 1 and 2", sent, back)
+	}
+}
