@@ -199,6 +199,7 @@ type apiCounts struct {
 	Sent     int `json:"sent"`
 	Retrying int `json:"retrying"`
 	Failed   int `json:"failed"`
+	Unknown  int `json:"unknown"` // may have reached WeChat; not retried (结果未知)
 }
 
 type apiRecipient struct {
@@ -252,7 +253,7 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 	}
 	c := m.Counts
 	out := apiMessage{ID: m.ID, Kind: m.Kind, Source: m.Source, CreatedAt: rfc3339(m.CreatedAt), Total: m.Total,
-		Counts: apiCounts{Queued: c.Queued, Sending: c.Sending, Sent: c.Sent, Retrying: c.Retrying, Failed: c.Failed},
+		Counts: apiCounts{Queued: c.Queued, Sending: c.Sending, Sent: c.Sent, Retrying: c.Retrying, Failed: c.Failed, Unknown: c.Unknown},
 		Done:   c.Pending() == 0, Recipients: make([]apiRecipient, len(ds))}
 	for _, p := range s.App.Paused() {
 		if p.Kind == m.Kind && !out.Done {

@@ -170,7 +170,7 @@ func (s *Server) resumeOutbox(w http.ResponseWriter, r *http.Request) error {
 }
 
 var auditLabels = map[string]string{
-	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
+	"message.send": "发送消息", "message.retry": "重试投递", "message.resend_unknown": "重发结果未知", "outbox.resume": "恢复发送",
 	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
 	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
 	"webhook.create": "添加 Webhook", "webhook.delete": "删除 Webhook", "webhook.rotate": "轮换 Webhook 密钥",

@@ -19,7 +19,7 @@ import (
 func progressOf(m store.Message) views.Progress {
 	c := m.Counts
 	p := views.Progress{MessageID: m.ID, Total: m.Total, Sent: c.Sent, Failed: c.Failed,
-		Pending: c.Pending(), Retrying: c.Retrying, Done: c.Pending() == 0}
+		Pending: c.Pending(), Retrying: c.Retrying, Unknown: c.Unknown, Done: c.Pending() == 0}
 	if m.Total > 0 {
 		p.Percent = c.Final() * 100 / m.Total
 	}
@@ -68,7 +68,7 @@ const maxListed = 500
 
 var stateLabels = map[string]string{
 	store.StateQueued: "排队中", store.StateSending: "发送中", store.StateSent: "已发送",
-	store.StateRetrying: "等待重试", store.StateFailed: "失败",
+	store.StateRetrying: "等待重试", store.StateFailed: "失败", store.StateUnknown: "结果未知",
 }
 
 func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.DeliveryRow, int, error) {
@@ -161,6 +161,21 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, _ := userFrom(r.Context())
 	if _, err := s.App.RetryFailed(r.Context(), service.UserActor(u), id); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	return nil
+}
+
+// resendUnknown re-queues the deliveries whose outcome is unknown: the
+// admin decided a possible duplicate is better than a possible loss.
+func (s *Server) resendUnknown(w http.ResponseWriter, r *http.Request) error {
+	id, err := service.ParseMessageID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	u, _ := userFrom(r.Context())
+	if _, err := s.App.ResendUnknown(r.Context(), service.UserActor(u), id); err != nil {
 		return err
 	}
 	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), http.StatusSeeOther)

@@ -74,6 +74,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/messages/{id}", s.requireAdmin(s.handle(s.message)))
 	mux.Handle("GET /admin/messages/{id}/progress", s.requireAdmin(s.handle(s.messageProgress)))
 	mux.Handle("POST /admin/messages/{id}/retry", s.requireAdmin(s.handle(s.retryFailed)))
+	mux.Handle("POST /admin/messages/{id}/resend-unknown", s.requireAdmin(s.handle(s.resendUnknown)))
 	mux.Handle("GET /admin/templates", s.requireAdmin(s.handle(s.templates)))
 	mux.Handle("POST /admin/templates/sync", s.requireAdmin(s.handle(s.syncTemplates)))
 	mux.Handle("POST /admin/sendkey-template", s.requireAdmin(s.handle(s.setSendKeyTemplate)))

@@ -49,10 +49,25 @@ func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock(
 
 func newHarness(t testing.TB, faults sandbox.Faults, n int) *harness {
 	t.Helper()
+	return newHarnessWith(t, harnessOptions{faults: faults, users: n})
+}
+
+type harnessOptions struct {
+	faults sandbox.Faults
+	users  int
+	store  store.Options
+	// wrap, if set, stands between the client and the sandbox: a WeChat
+	// that misbehaves in ways the sandbox's faults do not cover.
+	wrap func(http.Handler) http.Handler
+}
+
+func newHarnessWith(t testing.TB, o harnessOptions) *harness {
+	t.Helper()
 	ctx := context.Background()
+	faults, n := o.faults, o.users
 	h := &harness{t: t, dbPath: filepath.Join(t.TempDir(), "wxpush.db"), clock: &clock{}}
 	var err error
-	if h.st, err = store.Open(ctx, h.dbPath); err != nil {
+	if h.st, err = store.OpenWith(ctx, h.dbPath, o.store); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.st.Close() })
@@ -60,7 +75,11 @@ func newHarness(t testing.TB, faults sandbox.Faults, n int) *harness {
 	if h.sb, err = sandbox.New(sandbox.Options{AppID: appID, AppSecret: secret, Faults: faults, Now: h.clock.Now}); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(h.sb)
+	var api http.Handler = h.sb
+	if o.wrap != nil {
+		api = o.wrap(h.sb)
+	}
+	ts := httptest.NewServer(api)
 	t.Cleanup(ts.Close)
 	h.client = &wechat.Client{AppID: appID, AppSecret: secret, APIBase: ts.URL, OAuthBase: ts.URL,
 		HTTP: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}

@@ -63,6 +63,8 @@ func receivedState(r store.Received) (label, class string) {
 		return "已发送", "sent"
 	case r.State == store.StateFailed:
 		return "发送失败", "failed"
+	case r.State == store.StateUnknown:
+		return "结果未知", "unknown"
 	}
 	return "发送中", "pending"
 }

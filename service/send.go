@@ -438,6 +438,24 @@ func (s *Service) RetryFailed(ctx context.Context, by Actor, messageID int64) (i
 	return n, nil
 }
 
+// ResendUnknown re-queues a message's deliveries whose outcome is unknown
+// (结果未知: the request may have reached WeChat, no answer says so). They
+// are never resent on their own; an admin decides a possible duplicate is
+// better than a possible loss.
+func (s *Service) ResendUnknown(ctx context.Context, by Actor, messageID int64) (int64, error) {
+	if _, err := s.Message(ctx, messageID); err != nil {
+		return 0, err
+	}
+	n, err := s.store.ResendUnknown(ctx, messageID, s.now())
+	if err != nil {
+		return 0, err
+	}
+	s.log.Info("resend unknown deliveries", "message", messageID, "count", n, "by", by.Name)
+	s.audit(ctx, by, "message.resend_unknown", fmt.Sprintf("消息 #%d", messageID), fmt.Sprintf("重发 %d 条结果未知的投递", n))
+	s.notify()
+	return n, nil
+}
+
 // Message returns a message with its counts; ENotFound when there is none.
 func (s *Service) Message(ctx context.Context, id int64) (store.Message, error) {
 	m, err := s.store.Message(ctx, id)

@@ -39,7 +39,7 @@ const pruneBatch = 2000
 // finalOld selects the messages Prune may delete: created before the
 // cutoff, and with no delivery still pending.
 const finalOld = `m.created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries p
-	WHERE p.message_id = m.id AND p.state NOT IN ('sent', 'failed'))`
+	WHERE p.message_id = m.id AND p.state NOT IN ('sent', 'failed', 'unknown'))`
 
 // Prune deletes what r no longer keeps, measured from the store's clock.
 // A message goes only when it was created before the cutoff and none of

@@ -12,7 +12,7 @@ import (
 func TestMigration_ExistingAPITokensKeepAllScopes(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "wxpush.db")
-	old, err := openNoMigrate(path)
+	old, err := openNoMigrate(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

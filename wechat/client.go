@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,7 +69,9 @@ func (c *Client) postJSON(ctx context.Context, path string, q url.Values, body, 
 // Content-Type (§0: sns/* answer text/plain), numbers are decoded with
 // UseNumber so that 64-bit ids never pass through a float. An errcode present
 // and not 0 becomes *Error; a non-2xx status *StatusError; a transport
-// failure *RequestError. No returned error contains the query string.
+// failure *RequestError, saying whether the request had been written; a 2xx
+// answer that is not the JSON expected *ResponseError. No returned error
+// contains the query string.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, out any) error {
 	u := strings.TrimRight(c.APIBase, "/") + path
 	if len(q) > 0 {
@@ -82,14 +86,27 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
 	req.Header.Set("Accept", "application/json")
+	// Whether WeChat may have acted on a failed call depends on whether the
+	// request was written before the failure (MaybeDelivered). Only calls
+	// with a body act (sends); reads need not know.
+	var written atomic.Bool
+	if body != nil {
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(i httptrace.WroteRequestInfo) {
+				if i.Err == nil {
+					written.Store(true)
+				}
+			},
+		}))
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return c.requestError(method, path, err)
+		return c.requestError(method, path, err, written.Load())
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return c.requestError(method, path, err)
+		return c.requestError(method, path, err, true)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &StatusError{Method: method, Path: path, StatusCode: resp.StatusCode}
@@ -99,7 +116,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		ErrMsg  string       `json:"errmsg"`
 	}
 	if err := decode(data, &head); err != nil {
-		return fmt.Errorf("wechat: %s %s: response is not JSON: %w", method, path, err)
+		return &ResponseError{Method: method, Path: path, Err: fmt.Errorf("response is not JSON: %w", err)}
 	}
 	if head.ErrCode != nil {
 		code, err := head.ErrCode.Int64()
@@ -114,7 +131,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return nil
 	}
 	if err := decode(data, out); err != nil {
-		return fmt.Errorf("wechat: %s %s: decode response: %w", method, path, err)
+		return &ResponseError{Method: method, Path: path, Err: fmt.Errorf("decode response: %w", err)}
 	}
 	return nil
 }
@@ -131,8 +148,9 @@ func decode(data []byte, v any) error {
 }
 
 // requestError strips the URL from a transport error: *url.Error quotes the
-// full URL, secret and access_token included.
-func (c *Client) requestError(method, path string, err error) error {
+// full URL, secret and access_token included. written: the whole request
+// had been written when it failed.
+func (c *Client) requestError(method, path string, err error, written bool) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -141,7 +159,7 @@ func (c *Client) requestError(method, path string, err error) error {
 	if msg := err.Error(); strings.Contains(msg, "?") || (c.AppSecret != "" && strings.Contains(msg, c.AppSecret)) {
 		err = &redactedError{msg: redactQuery(redact(msg, c.AppSecret)), err: err}
 	}
-	return &RequestError{Method: method, Path: path, Err: err}
+	return &RequestError{Method: method, Path: path, Err: err, Written: written}
 }
 
 // redactedError keeps errors.Is working on the cause while printing a

@@ -148,6 +148,11 @@ func (e *StatusError) Temporary() bool { return true }
 type RequestError struct {
 	Method, Path string
 	Err          error
+	// Written: the whole request had been written to the connection when
+	// the call failed (waiting for or reading the answer), so WeChat may
+	// have acted on it. False for failures before that: DNS, connection
+	// refused, TLS handshake, a write that failed.
+	Written bool
 }
 
 func (e *RequestError) Error() string {
@@ -159,6 +164,53 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // Temporary is true unless the caller cancelled the call: transport errors
 // and timeouts are retried with backoff (§6).
 func (e *RequestError) Temporary() bool { return !errors.Is(e.Err, context.Canceled) }
+
+// ResponseError is a 2xx answer whose body is not the JSON expected (a
+// proxy's page, a truncated body): the request got somewhere, but nobody
+// can tell what WeChat did with it.
+type ResponseError struct {
+	Method, Path string
+	Err          error
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("wechat: %s %s: %v", e.Method, e.Path, e.Err)
+}
+
+func (e *ResponseError) Unwrap() error { return e.Err }
+
+// MaybeDelivered reports whether a call that failed with err may
+// nevertheless have taken effect at WeChat — a message sent although the
+// call failed: the request was written and no answer from WeChat says what
+// became of it (a timeout or a connection lost while waiting for the answer,
+// an HTTP 5xx from a gateway, a 2xx that is not WeChat's JSON). It is false
+// when WeChat answered (an errcode: *Error), when the request never left
+// (connection refused, DNS, TLS handshake), and when getting the access
+// token failed, so that the call itself was never made. A customer-service
+// message has no de-duplication key: one that may have been delivered must
+// not be sent again blindly.
+func MaybeDelivered(err error) bool {
+	if err == nil {
+		return false
+	}
+	var we *Error
+	if errors.As(err, &we) {
+		return false
+	}
+	var re *RequestError
+	if errors.As(err, &re) {
+		return re.Written && !isTokenPath(re.Path)
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode >= 500 && !isTokenPath(se.Path)
+	}
+	var pe *ResponseError
+	if errors.As(err, &pe) {
+		return !isTokenPath(pe.Path)
+	}
+	return false
+}
 
 // IsTemporary reports whether err (from any Client method) is worth retrying
 // later with backoff.
