@@ -171,6 +171,7 @@ func (s *Sandbox) createQR(q qrCode, expire time.Duration) *qrCode {
 		s.permQR[permKey] = c
 	}
 	s.qrcodes[c.id] = c
+	s.qrChangedLocked(c.id)
 	return c
 }
 
@@ -184,6 +185,7 @@ func (s *Sandbox) gcQRLocked(now time.Time) {
 	for id, c := range s.qrcodes {
 		if !c.expires.IsZero() && now.Sub(c.expires) > qrKeepExpired {
 			delete(s.qrcodes, id)
+			s.qrChangedLocked(id)
 		}
 	}
 	s.qrSweepAt = max(1024, 2*len(s.qrcodes))
@@ -248,6 +250,7 @@ func (s *Sandbox) scan(openid, id string, follow bool) (<-chan struct{}, error) 
 		return nil, ErrNoUser
 	case m.Following:
 		m.open(winEvent, now)
+		s.userChangedLocked(openid)
 		in = s.event(openid, "SCAN", now)
 		in.EventKey = c.scene
 	case !follow:
@@ -260,6 +263,7 @@ func (s *Sandbox) scan(openid, id string, follow bool) (<-chan struct{}, error) 
 		} else {
 			m.QRScene = c.sceneID
 		}
+		s.userChangedLocked(openid)
 		in = s.event(openid, "subscribe", now)
 		in.EventKey = "qrscene_" + c.scene
 	}
