@@ -46,7 +46,14 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
-func newHarness(t testing.TB, faults sandbox.Faults, n int) *harness {
+// harnessOption adjusts the sandbox's options once the store is open.
+type harnessOption func(h *harness, o *sandbox.Options)
+
+// persistSandbox keeps the sandbox's state in the harness's database, as
+// sandbox mode does.
+func persistSandbox(h *harness, o *sandbox.Options) { o.Persistence = h.st.SandboxState() }
+
+func newHarness(t testing.TB, faults sandbox.Faults, n int, opts ...harnessOption) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, dbPath: filepath.Join(t.TempDir(), "wxpush.db"), clock: &clock{}}
@@ -56,9 +63,18 @@ func newHarness(t testing.TB, faults sandbox.Faults, n int) *harness {
 	}
 	t.Cleanup(func() { h.st.Close() })
 	h.st.SetBcryptCost(bcrypt.MinCost)
-	if h.sb, err = sandbox.New(sandbox.Options{AppID: appID, AppSecret: secret, Faults: faults, Now: h.clock.Now}); err != nil {
+	so := sandbox.Options{AppID: appID, AppSecret: secret, Faults: faults, Now: h.clock.Now}
+	for _, o := range opts {
+		o(h, &so)
+	}
+	if h.sb, err = sandbox.New(so); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := h.sb.Close(); err != nil {
+			t.Errorf("sandbox: %v", err)
+		}
+	})
 	ts := httptest.NewServer(h.sb)
 	t.Cleanup(ts.Close)
 	h.client = &wechat.Client{AppID: appID, AppSecret: secret, APIBase: ts.URL, OAuthBase: ts.URL,
