@@ -75,27 +75,29 @@ func msgKey(openid string, msgid int64) string {
 	return prefixMsg + openid + "/" + strconv.FormatInt(msgid, 10)
 }
 
-// touchLocked notes a change to save. A save runs once no change came for
-// SaveDelay, or maxSaveWait SaveDelays after the first change it saves:
-// a burst is saved once, after it, and the send path only notes changes.
+// touchLocked notes a change to save. A save runs once a SaveDelay passed
+// without a change, or maxSaveWait SaveDelays after the first change it
+// saves: a burst is saved once, after it. On the send path this only
+// counts (no clock read).
 func (s *Sandbox) touchLocked() {
 	if s.saveClosed {
 		return
 	}
-	s.lastChange = time.Now()
+	s.changes++
 	if s.saveTimer == nil {
-		s.firstChange = s.lastChange
+		s.firstChange, s.seenChanges = time.Now(), s.changes
 		s.saveTimer = time.AfterFunc(s.opts.SaveDelay, s.autoSave)
 	}
 }
 
-// saveWait is how long a pending save still waits at now: 0 to save now.
-func saveWait(now, first, last time.Time, delay time.Duration) time.Duration {
-	quiet, deadline := last.Add(delay), first.Add(maxSaveWait*delay)
-	if !now.Before(quiet) || !now.Before(deadline) {
+// saveWait is how long a pending save still waits at now, changed telling
+// whether changes came during the last wait: 0 to save now.
+func saveWait(now, first time.Time, changed bool, delay time.Duration) time.Duration {
+	deadline := first.Add(maxSaveWait * delay)
+	if !changed || !now.Before(deadline) {
 		return 0
 	}
-	return min(quiet.Sub(now), deadline.Sub(now))
+	return min(delay, deadline.Sub(now))
 }
 
 // userChangedLocked notes that a user's record must be saved.
@@ -137,7 +139,8 @@ func (s *Sandbox) changedLocked(kinds int) {
 func (s *Sandbox) autoSave() {
 	s.mu.Lock()
 	if s.saveTimer != nil {
-		if d := saveWait(time.Now(), s.firstChange, s.lastChange, s.opts.SaveDelay); d > 0 {
+		if d := saveWait(time.Now(), s.firstChange, s.changes != s.seenChanges, s.opts.SaveDelay); d > 0 {
+			s.seenChanges = s.changes
 			s.saveTimer.Reset(d)
 			s.mu.Unlock()
 			return

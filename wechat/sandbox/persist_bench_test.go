@@ -56,3 +56,32 @@ func BenchmarkSave10kUsers(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes), "B/message-record")
 }
+
+// BenchmarkSendPathNote measures what persistence adds to a template
+// send's locked section: noting the user's new message and the counters
+// (one op), across 10,000 users as in a broadcast.
+func BenchmarkSendPathNote(b *testing.B) {
+	p := openSQLite(b, filepath.Join(b.TempDir(), "sandbox.db"))
+	sb, err := New(Options{AppID: appID, AppSecret: secret, Persistence: p, SaveDelay: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	users := make([]string, 10_000)
+	for i := range users {
+		users[i] = fmt.Sprint("o", i)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if i%len(users) == 0 {
+			b.StopTimer()
+			sb.mu.Lock()
+			sb.takeChangesLocked() // as a save does between broadcasts
+			sb.mu.Unlock()
+			b.StartTimer()
+		}
+		sb.mu.Lock()
+		sb.changedLocked(recCounters)
+		sb.inboxChangedLocked(users[i%len(users)])
+		sb.mu.Unlock()
+	}
+}

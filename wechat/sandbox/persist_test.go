@@ -560,20 +560,21 @@ func TestPersistence_UnreadableRecordFailsNew(t *testing.T) {
 }
 
 func TestSaveWait(t *testing.T) {
-	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	first := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
 	const d = time.Second
 	for _, tc := range []struct {
-		name        string
-		first, last time.Duration // after t0
-		now         time.Duration
-		want        time.Duration
+		name    string
+		now     time.Duration // after the first change
+		changed bool          // during the last wait
+		want    time.Duration
 	}{
-		{"quiet since the change", 0, 0, d, 0},
-		{"a change just now", 0, 900 * time.Millisecond, d, 900 * time.Millisecond},
-		{"changes keep coming: the deadline", 0, 9500 * time.Millisecond, 9800 * time.Millisecond, 200 * time.Millisecond},
-		{"past the deadline", 0, 10 * time.Second, 10 * time.Second, 0},
+		{"quiet since", d, false, 0},
+		{"changes came: wait again", d, true, d},
+		{"changes keep coming: until the deadline", 9500 * time.Millisecond, true, 500 * time.Millisecond},
+		{"past the deadline", 10 * d, true, 0},
+		{"quiet at the deadline", 10 * d, false, 0},
 	} {
-		if got := saveWait(t0.Add(tc.now), t0.Add(tc.first), t0.Add(tc.last), d); got != tc.want {
+		if got := saveWait(first.Add(tc.now), first, tc.changed, d); got != tc.want {
 			t.Errorf("%s: saveWait = %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -181,12 +181,13 @@ type Sandbox struct {
 	dirty      int                 // rec* bits
 	saveAll    bool                // the next save replaces every record
 	saveTimer  *time.Timer         // the pending save, nil when none
-	// The first and the last change the pending save waits for (real
-	// time, not Options.Now).
-	firstChange, lastChange time.Time
-	saveClosed              bool   // Close was called: no more saves scheduled
-	saveErr                 error  // the last save's failure, until one succeeds
-	notice                  string // why saved state was discarded at start
+	// When the first change the pending save waits for came (real time,
+	// not Options.Now); changes counted, and as the timer last saw them.
+	firstChange          time.Time
+	changes, seenChanges uint64
+	saveClosed           bool   // Close was called: no more saves scheduled
+	saveErr              error  // the last save's failure, until one succeeds
+	notice               string // why saved state was discarded at start
 }
 
 // New returns a sandbox seeded with opts.Users.
