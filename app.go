@@ -37,6 +37,7 @@ type App struct {
 	base    *url.URL
 	http    *http.Server
 	service *service.Service
+	sandbox *sandbox.Sandbox // sandbox mode: saves its state on Close
 	tokens  *wechat.TokenManager
 	outbox  *outbox.Outbox
 	hooks   *webhooks.Worker
@@ -88,7 +89,7 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 		if err != nil {
 			return nil, err
 		}
-		srv.Sandbox, client = sb, sbClient
+		a.sandbox, srv.Sandbox, client = sb, sb, sbClient
 		srv.Config.InAppCookie = sandbox.InAppCookie
 		if srv.Config.WXToken == "" {
 			srv.Config.WXToken = app.Token
@@ -247,6 +248,12 @@ func (a *App) Close() error {
 	if a.metLn != nil {
 		if err := a.metLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
+		}
+	}
+	if a.sandbox != nil {
+		// After the HTTP server's shutdown, before the store closes.
+		if err := a.sandbox.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox: saving its state: %w", err))
 		}
 	}
 	if a.store != nil {

@@ -47,9 +47,16 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
-func newHarness(t testing.TB, faults sandbox.Faults, n int) *harness {
+// harnessOption adjusts the sandbox's options once the store is open.
+type harnessOption func(h *harness, o *sandbox.Options)
+
+// persistSandbox keeps the sandbox's state in the harness's database, as
+// sandbox mode does.
+func persistSandbox(h *harness, o *sandbox.Options) { o.Persistence = h.st.SandboxState() }
+
+func newHarness(t testing.TB, faults sandbox.Faults, n int, opts ...harnessOption) *harness {
 	t.Helper()
-	return newHarnessWith(t, harnessOptions{faults: faults, users: n})
+	return newHarnessWith(t, harnessOptions{faults: faults, users: n, sandbox: opts})
 }
 
 type harnessOptions struct {
@@ -59,6 +66,8 @@ type harnessOptions struct {
 	// wrap, if set, stands between the client and the sandbox: a WeChat
 	// that misbehaves in ways the sandbox's faults do not cover.
 	wrap func(http.Handler) http.Handler
+	// sandbox options (e.g. persistSandbox)
+	sandbox []harnessOption
 }
 
 func newHarnessWith(t testing.TB, o harnessOptions) *harness {
@@ -72,9 +81,18 @@ func newHarnessWith(t testing.TB, o harnessOptions) *harness {
 	}
 	t.Cleanup(func() { h.st.Close() })
 	h.st.SetBcryptCost(bcrypt.MinCost)
-	if h.sb, err = sandbox.New(sandbox.Options{AppID: appID, AppSecret: secret, Faults: faults, Now: h.clock.Now}); err != nil {
+	so := sandbox.Options{AppID: appID, AppSecret: secret, Faults: faults, Now: h.clock.Now}
+	for _, opt := range o.sandbox {
+		opt(h, &so)
+	}
+	if h.sb, err = sandbox.New(so); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := h.sb.Close(); err != nil {
+			t.Errorf("sandbox: %v", err)
+		}
+	})
 	var api http.Handler = h.sb
 	if o.wrap != nil {
 		api = o.wrap(h.sb)

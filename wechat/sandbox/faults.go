@@ -97,6 +97,7 @@ func (s *Sandbox) ResetQuota() {
 	for i := range s.limits {
 		s.limits[i].day = dayCounter{}
 	}
+	s.changedLocked(recTokens | recCounters)
 }
 
 // sleepLatency waits out the injected latency; false if the caller went
@@ -151,6 +152,7 @@ func (s *Sandbox) admitLocked(api limitedAPI, f *Faults, now time.Time) int {
 	if f.DailyQuota > 0 {
 		limit = f.DailyQuota
 	}
+	s.changedLocked(recCounters)
 	if !l.day.inc(now, limit) {
 		return 45009
 	}

@@ -248,6 +248,7 @@ func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 			Kind: KindTemplate, MsgID: res.msgid, TemplateID: t.ID, Title: t.Title,
 			Fields: fields, URL: body.URL, ClientMsgID: body.ClientMsgID, At: now,
 		})
+		s.inboxChangedLocked(body.ToUser)
 		s.delivered++
 		s.stats.TemplateSends++
 	}
@@ -386,6 +387,8 @@ func (s *Sandbox) handleCustomSend(w http.ResponseWriter, r *http.Request) {
 	default:
 		msg.MsgID, msg.At = s.newMsgIDLocked(), now
 		m.deliver(msg)
+		s.userChangedLocked(body.ToUser) // the window's count
+		s.inboxChangedLocked(body.ToUser)
 		s.delivered++
 		s.stats.CustomSends++
 	}

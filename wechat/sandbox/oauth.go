@@ -38,6 +38,7 @@ func (s *Sandbox) issueCode(openid, scope string) string {
 		}
 	}
 	s.codes[code] = &oauthCode{openid: openid, scope: scope, expires: now.Add(s.opts.CodeTTL)}
+	s.changedLocked(recOAuth)
 	return code
 }
 
@@ -56,6 +57,7 @@ func (s *Sandbox) mintWebTokenLocked(now time.Time, openid, scope, refresh strin
 			delete(s.webTokens, v)
 		}
 	}
+	s.changedLocked(recOAuth)
 	t := randomToken(72)
 	s.webTokens[t] = &webToken{openid: openid, scope: scope, expires: now.Add(s.opts.TokenTTL)}
 	return snsTokenJSON{t, int(s.opts.TokenTTL / time.Second), refresh, openid, scope}
@@ -91,6 +93,13 @@ func (s *Sandbox) handleSNSAccessToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.used = true
+	// Refresh tokens dead for a day are forgotten (then 40030 instead of
+	// 42002), like access tokens, so the state stays bounded.
+	for v, t := range s.refreshes {
+		if now.Sub(t.expires) > 24*time.Hour {
+			delete(s.refreshes, v)
+		}
+	}
 	refresh := randomToken(72)
 	s.refreshes[refresh] = &refreshToken{openid: c.openid, scope: c.scope, expires: now.Add(refreshTokenTTL)}
 	writeSNS(w, s.mintWebTokenLocked(now, c.openid, c.scope, refresh))

@@ -49,8 +49,17 @@ type homeView struct {
 	Stats          Stats
 	TotalDelivered int
 	Problem        string
+	Done           string // what the last action did
+	Persist        persistView
 	// Form values to show again after a problem.
 	TemplateTitle, TemplateContent string
+}
+
+// resetView is the page that confirms 重置沙箱.
+type resetView struct {
+	Persistent bool
+	SeedUsers  []string // the users a reset sandbox has
+	Problem    string
 }
 
 // pushView is the home page's server URL section.
@@ -95,12 +104,17 @@ func (s *Sandbox) render(w http.ResponseWriter, r *http.Request, status int, c t
 // handleHome: GET / explains the sandbox and lists its users, templates
 // and fault settings.
 func (s *Sandbox) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.renderHome(w, r, http.StatusOK, homeView{})
+	v := homeView{}
+	if r.URL.Query().Get("done") == "reset" {
+		v.Done = "沙箱已重置为初始状态。"
+	}
+	s.renderHome(w, r, http.StatusOK, v)
 }
 
 func (s *Sandbox) renderHome(w http.ResponseWriter, r *http.Request, status int, v homeView) {
 	v.Users, v.Templates, v.Faults, v.Stats, v.TotalDelivered = s.Users(), s.Templates(), s.Faults(), s.Stats(), s.TotalDelivered()
 	v.Push = pushView{ServerURL: s.opts.ServerURL, Mode: s.opts.EncryptMode, AccountID: s.accountID}
+	v.Persist = s.persistState()
 	all := s.Pushes()
 	for i := len(all) - 1; i >= 0 && len(v.Push.Pushes) < homePushes; i-- {
 		v.Push.Pushes = append(v.Push.Pushes, all[i])
@@ -171,6 +185,32 @@ func (s *Sandbox) handleInvalidateTokens(w http.ResponseWriter, r *http.Request)
 func (s *Sandbox) handleResetQuota(w http.ResponseWriter, r *http.Request) {
 	s.ResetQuota()
 	s.backHome(w, r)
+}
+
+// handleResetPage: GET /reset says what 重置沙箱 clears and asks to
+// confirm with a form.
+func (s *Sandbox) handleResetPage(w http.ResponseWriter, r *http.Request) {
+	s.renderReset(w, r, http.StatusOK, "")
+}
+
+func (s *Sandbox) renderReset(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	v := resetView{Persistent: s.opts.Persistence != nil, SeedUsers: s.opts.Users, Problem: problem}
+	s.render(w, r, status, resetPage(s.layout(), v))
+}
+
+// handleReset: POST /reset resets the sandbox (Reset). Only the
+// confirmation page's form, which sends confirm=yes, does; anything else
+// gets that page.
+func (s *Sandbox) handleReset(w http.ResponseWriter, r *http.Request) {
+	if r.PostFormValue("confirm") != "yes" {
+		s.renderReset(w, r, http.StatusBadRequest, "请在本页点击「确认重置」来重置沙箱。")
+		return
+	}
+	if err := s.Reset(r.Context()); err != nil {
+		s.renderReset(w, r, http.StatusInternalServerError, "沙箱已重置，但保存到数据库失败（稍后自动重试）："+err.Error())
+		return
+	}
+	http.Redirect(w, r, s.opts.PathPrefix+"/?done=reset", http.StatusSeeOther)
 }
 
 // handleAddUser: POST /users adds a simulated user, then back home.

@@ -428,6 +428,7 @@ func (s *Sandbox) deliverReply(openid string, msg Message) {
 	}
 	msg.MsgID, msg.At = s.newMsgIDLocked(), s.opts.Now()
 	m.deliver(msg)
+	s.inboxChangedLocked(openid)
 }
 
 // notify shows WeChat's system notice (Unavailable) in the chat.

@@ -172,6 +172,7 @@ func (s *Sandbox) createQR(q qrCode, expire time.Duration) *qrCode {
 		s.permQR[permKey] = c
 	}
 	s.qrcodes[c.id] = c
+	s.qrChangedLocked(c.id)
 	return c
 }
 
@@ -185,6 +186,7 @@ func (s *Sandbox) gcQRLocked(now time.Time) {
 	for id, c := range s.qrcodes {
 		if !c.expires.IsZero() && now.Sub(c.expires) > qrKeepExpired {
 			delete(s.qrcodes, id)
+			s.qrChangedLocked(id)
 		}
 	}
 	s.qrSweepAt = max(1024, 2*len(s.qrcodes))
@@ -249,6 +251,7 @@ func (s *Sandbox) scan(openid, id string, follow bool) (<-chan struct{}, error) 
 		return nil, ErrNoUser
 	case m.Following:
 		m.open(winEvent, now)
+		s.userChangedLocked(openid)
 		in = s.event(openid, "SCAN", now)
 		in.EventKey = c.scene
 	case !follow:
@@ -261,6 +264,7 @@ func (s *Sandbox) scan(openid, id string, follow bool) (<-chan struct{}, error) 
 		} else {
 			m.QRScene = c.sceneID
 		}
+		s.userChangedLocked(openid)
 		in = s.event(openid, "subscribe", now)
 		in.EventKey = "qrscene_" + c.scene
 	}

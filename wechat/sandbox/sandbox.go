@@ -19,7 +19,8 @@
 // (routes in sandbox.go). With Options.ServerURL it also plays WeChat's
 // server: follows, unfollows, scans, the users' texts and template send
 // receipts are pushed to the app, signed and, in safe mode, encrypted
-// (push.go).
+// (push.go). With Options.Persistence its state outlives a restart, and
+// its home page can reset it (persist.go).
 package sandbox
 
 import (
@@ -52,14 +53,29 @@ type Options struct {
 	// RedirectDomain, if set, is the host (host[:port]) every OAuth
 	// redirect_uri must have, like the account's web-authorization domain.
 	RedirectDomain string
-	// Users are the nicknames of simulated users seeded at start; default
-	// 张三, 李四, 王五.
+	// Users are the nicknames of simulated users seeded at start (and by
+	// Reset); default 张三, 李四, 王五.
 	Users []string
+	// Templates are added after the sample templates at start (and by
+	// Reset); only their Title and Content are read.
+	Templates []Template
 	// NewUsersUnfollowed makes new and seeded users start as non-followers;
 	// by default they follow the account from the moment they are created.
 	NewUsersUnfollowed bool
 	// Faults are the initial fault-injection settings (see SetFaults).
+	// They are never saved: after a restart or Reset the sandbox injects
+	// these again, whatever was set meanwhile.
 	Faults Faults
+	// Persistence, if set, keeps the sandbox's state across restarts: New
+	// loads what was saved, and the sandbox saves its changes in the
+	// background, a burst of them in one go (SaveDelay), never on the
+	// request path. Call Close before closing what Persistence writes to.
+	// Nil: the state lives in memory only.
+	Persistence Persistence
+	// SaveDelay: changes are saved once none came for SaveDelay, and at
+	// the latest 10×SaveDelay after the first (what a crash can lose);
+	// default 1 s.
+	SaveDelay time.Duration
 	// OnTemplateSent, if set, is called after each template message is
 	// delivered (not for client_msg_id repeats), outside the sandbox's lock
 	// and before the send's answer is written: start anything slow in its
@@ -113,7 +129,8 @@ const (
 	refreshTokenTTL   = 30 * 24 * time.Hour
 )
 
-// Sandbox is the emulator. Its state lives in memory.
+// Sandbox is the emulator. Its state lives in memory, saved through
+// Options.Persistence when set (persist.go).
 type Sandbox struct {
 	opts Options
 	mux  *http.ServeMux
@@ -155,6 +172,23 @@ type Sandbox struct {
 	crypter   *wechat.Crypter // nil without EncodingAESKey
 	pushMu    sync.Mutex
 	pushes    pushLog
+
+	// Saving through Options.Persistence (persist.go): saveMu orders the
+	// saves; the rest is under mu. What changed since the last save:
+	saveMu     sync.Mutex
+	dirtyUsers map[string]struct{} // users' records, by openid
+	dirtyInbox map[string]struct{} // users with messages to save
+	dirtyQR    map[string]struct{} // by QR code id
+	dirty      int                 // rec* bits
+	saveAll    bool                // the next save replaces every record
+	saveTimer  *time.Timer         // the pending save, nil when none
+	// When the first change the pending save waits for came (real time,
+	// not Options.Now); changes counted, and as the timer last saw them.
+	firstChange          time.Time
+	changes, seenChanges uint64
+	saveClosed           bool   // Close was called: no more saves scheduled
+	saveErr              error  // the last save's failure, until one succeeds
+	notice               string // why saved state was discarded at start
 }
 
 // New returns a sandbox seeded with opts.Users.
@@ -175,6 +209,9 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.Users == nil {
 		opts.Users = []string{"张三", "李四", "王五"}
 	}
+	if opts.SaveDelay <= 0 {
+		opts.SaveDelay = defaultSaveDelay
+	}
 	s := &Sandbox{
 		opts:      opts,
 		users:     map[string]*member{},
@@ -186,22 +223,52 @@ func New(opts Options) (*Sandbox, error) {
 		errors:    map[int]int{},
 		qrcodes:   map[string]*qrCode{},
 		permQR:    map[string]*qrCode{},
+
+		dirtyUsers: map[string]struct{}{},
+		dirtyInbox: map[string]struct{}{},
+		dirtyQR:    map[string]struct{}{},
 	}
 	if err := s.setupPush(); err != nil {
 		return nil, err
 	}
 	s.SetFaults(opts.Faults)
 	s.templates.Store(&templateSet{byID: map[string]*Template{}})
-	for _, t := range sampleTemplates {
-		if _, err := s.AddTemplate(t.title, t.content); err != nil {
-			panic("sandbox: sample template: " + err.Error())
+	if opts.Persistence != nil {
+		if err := s.load(); err != nil {
+			return nil, err
 		}
 	}
-	for _, n := range opts.Users {
-		s.AddUser(n)
+	if err := s.seed(); err != nil {
+		return nil, err
+	}
+	if opts.Persistence != nil {
+		s.mu.Lock()
+		if s.saveAll { // first use, or the saved state was discarded
+			s.touchLocked()
+		}
+		s.mu.Unlock()
 	}
 	s.routes()
 	return s, nil
+}
+
+// seed adds the sample templates, Options.Templates and Options.Users that
+// the sandbox does not have yet.
+func (s *Sandbox) seed() error {
+	for _, t := range sampleTemplates {
+		if _, err := s.AddTemplate(t.title, t.content); err != nil {
+			return fmt.Errorf("sandbox: sample template %q: %w", t.title, err)
+		}
+	}
+	for _, t := range s.opts.Templates {
+		if _, err := s.AddTemplate(t.Title, t.Content); err != nil {
+			return fmt.Errorf("sandbox: template %q: %w", t.Title, err)
+		}
+	}
+	for _, n := range s.opts.Users {
+		s.AddUser(n)
+	}
+	return nil
 }
 
 func (s *Sandbox) routes() {
@@ -230,6 +297,8 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("POST /faults", s.handleSetFaults)
 	m.HandleFunc("POST /tokens/invalidate", s.handleInvalidateTokens)
 	m.HandleFunc("POST /quota/reset", s.handleResetQuota)
+	m.HandleFunc("GET /reset", s.handleResetPage)
+	m.HandleFunc("POST /reset", s.handleReset)
 	m.HandleFunc("GET /phone", s.handlePhones)
 	m.HandleFunc("GET /phone/{openid}", s.handlePhone)
 	m.HandleFunc("POST /phone/{openid}/follow", s.handleFollow)
@@ -290,7 +359,7 @@ func (s *Sandbox) addUser(nickname string, following bool) User {
 		return m.User
 	}
 	now := s.opts.Now()
-	m := &member{User: User{
+	m := &member{seq: len(s.order), User: User{
 		OpenID:     openid,
 		Nickname:   nickname,
 		HeadImgURL: s.opts.PathPrefix + "/avatar/" + openid,
@@ -301,6 +370,7 @@ func (s *Sandbox) addUser(nickname string, following bool) User {
 	}
 	s.users[openid] = m
 	s.order = append(s.order, openid)
+	s.userChangedLocked(openid)
 	return m.User
 }
 

@@ -73,38 +73,16 @@ var (
 // must be at least one. Adding the same title and content again returns the
 // existing template; the same title with other content is an error.
 func (s *Sandbox) AddTemplate(title, content string) (Template, error) {
-	title = strings.TrimSpace(title)
-	content = strings.TrimSpace(strings.ReplaceAll(content, "\r\n", "\n"))
-	switch {
-	case title == "":
-		return Template{}, errors.New("模板标题不能为空")
-	case utf8.RuneCountInString(title) > maxTemplateTitle:
-		return Template{}, fmt.Errorf("模板标题最多 %d 个字", maxTemplateTitle)
-	case !utf8.ValidString(title) || !utf8.ValidString(content):
-		return Template{}, errors.New("模板不是有效的 UTF-8 文本")
-	case utf8.RuneCountInString(content) > maxTemplateContent:
-		return Template{}, fmt.Errorf("模板内容最多 %d 个字", maxTemplateContent)
-	}
-	fields, err := parseTemplate(content)
+	t, err := s.newTemplate(title, content)
 	if err != nil {
 		return Template{}, err
 	}
-	t := &Template{
-		ID:              TemplateID(s.opts.AppID, title),
-		Title:           title,
-		Content:         content,
-		PrimaryIndustry: "IT科技",
-		DeputyIndustry:  "互联网|电子商务",
-		fields:          fields,
-	}
-	t.Example = example(t)
-
 	s.tmplMu.Lock()
 	defer s.tmplMu.Unlock()
 	old := s.templates.Load()
 	if have, ok := old.byID[t.ID]; ok {
-		if have.Content != content {
-			return Template{}, fmt.Errorf("已有标题为「%s」的模板", title)
+		if have.Content != t.Content {
+			return Template{}, fmt.Errorf("已有标题为「%s」的模板", t.Title)
 		}
 		return *have, nil
 	}
@@ -117,7 +95,40 @@ func (s *Sandbox) AddTemplate(title, content string) (Template, error) {
 	}
 	next.byID[t.ID] = t
 	s.templates.Store(next)
+	s.mu.Lock()
+	s.changedLocked(recTemplates)
+	s.mu.Unlock()
 	return *t, nil
+}
+
+// newTemplate validates and parses a template (AddTemplate's rules).
+func (s *Sandbox) newTemplate(title, content string) (*Template, error) {
+	title = strings.TrimSpace(title)
+	content = strings.TrimSpace(strings.ReplaceAll(content, "\r\n", "\n"))
+	switch {
+	case title == "":
+		return nil, errors.New("模板标题不能为空")
+	case utf8.RuneCountInString(title) > maxTemplateTitle:
+		return nil, fmt.Errorf("模板标题最多 %d 个字", maxTemplateTitle)
+	case !utf8.ValidString(title) || !utf8.ValidString(content):
+		return nil, errors.New("模板不是有效的 UTF-8 文本")
+	case utf8.RuneCountInString(content) > maxTemplateContent:
+		return nil, fmt.Errorf("模板内容最多 %d 个字", maxTemplateContent)
+	}
+	fields, err := parseTemplate(content)
+	if err != nil {
+		return nil, err
+	}
+	t := &Template{
+		ID:              TemplateID(s.opts.AppID, title),
+		Title:           title,
+		Content:         content,
+		PrimaryIndustry: "IT科技",
+		DeputyIndustry:  "互联网|电子商务",
+		fields:          fields,
+	}
+	t.Example = example(t)
+	return t, nil
 }
 
 // Templates lists the account's templates in the order they were added.

@@ -85,6 +85,7 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	s.changedLocked(recTokens)
 	if !s.tokenDay.inc(now, tokenDailyLimit) {
 		writeJSON(w, s.apiError(45009))
 		return
@@ -151,6 +152,9 @@ func (s *Sandbox) handleStableToken(w http.ResponseWriter, r *http.Request) {
 			s.lastForce = now
 		}
 	}
+	if rotate || body.ForceRefresh {
+		s.changedLocked(recTokens)
+	}
 	if rotate {
 		if valid {
 			cur.superseded = now
@@ -204,6 +208,7 @@ func (s *Sandbox) InvalidateTokens() {
 		t.superseded = past
 	}
 	s.latest, s.stable = nil, nil
+	s.changedLocked(recTokens)
 }
 
 // handleAPIDomainIP: GET /cgi-bin/get_api_domain_ip, the simplest

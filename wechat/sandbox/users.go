@@ -43,9 +43,14 @@ type csWindow struct {
 // member is a user with the state the sandbox keeps about them.
 type member struct {
 	User
+	seq     int // creation order
 	windows [numWindows]csWindow
 	inbox   []Message // newest last; see deliver
 	dedup   dedupIndex
+	// Saved message records (persist.go): their msgids, oldest first, and
+	// the highest msgid saved; inbox messages above it are not saved yet.
+	savedMsgs    []int64
+	savedThrough int64
 }
 
 func (m *member) follow(now time.Time) {
@@ -129,9 +134,11 @@ func (s *Sandbox) setFollowing(openid string, follow bool) (<-chan struct{}, err
 		return nil, ErrNoUser
 	case follow && !m.Following:
 		m.follow(now)
+		s.userChangedLocked(openid)
 		in = s.event(openid, "subscribe", now)
 	case !follow && m.Following:
 		m.unfollow()
+		s.userChangedLocked(openid)
 		in = s.event(openid, "unsubscribe", now)
 	default:
 		s.mu.Unlock()
@@ -153,6 +160,7 @@ func (s *Sandbox) SetBlocked(openid string, blocked bool) error {
 		return ErrNoUser
 	}
 	m.Blocked = blocked
+	s.userChangedLocked(openid)
 	return nil
 }
 
@@ -205,11 +213,13 @@ func (s *Sandbox) say(openid, text string) (Message, wechat.Inbound, error) {
 	}
 	now := s.opts.Now()
 	m.open(winMessage, now)
+	s.userChangedLocked(openid)
 	if text == "" {
 		return Message{}, wechat.Inbound{}, nil
 	}
 	msg := Message{Kind: KindText, FromUser: true, MsgID: s.newMsgIDLocked(), Content: text, At: now}
 	m.deliver(msg)
+	s.inboxChangedLocked(openid)
 	// The message's id in the conversation is its MsgId: unique, 64-bit.
 	in := wechat.Inbound{
 		ToUserName: s.accountID, FromUserName: openid, CreateTime: now.Unix(),
