@@ -41,6 +41,7 @@ type config struct {
 	Workers     int     // outbox workers (0 until check picks the default)
 	Rate        float64 // outbox sends per second; 0 = unlimited
 	MaxAttempts int     // attempts before a transient failure is final
+	MaxBacklog  int     // WXPUSH_MAX_BACKLOG: queued deliveries past which programs' sends get 503; 0 = no limit
 
 	TrustedProxies     []netip.Prefix // WXPUSH_TRUSTED_PROXIES
 	APIRate            float64        // WXPUSH_API_RATE: API requests per second per token
@@ -160,6 +161,14 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 0)), "concurrent sends, 0 = 16 against WeChat, 2 against the sandbox (WXPUSH_WORKERS)")
 	fs.Float64Var(&c.Rate, "rate", num("WXPUSH_RATE", 0), "sends per second, 0 = unlimited (WXPUSH_RATE)")
 	c.MaxAttempts = int(num("WXPUSH_MAX_ATTEMPTS", 6))
+	if v := env("WXPUSH_MAX_BACKLOG"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 0 {
+			err = errors.Join(err, fmt.Errorf("WXPUSH_MAX_BACKLOG=%q: want a whole number of deliveries, 0 for no limit", v))
+		} else {
+			c.MaxBacklog = n
+		}
+	}
 	c.APIRate = num("WXPUSH_API_RATE", 50)
 	c.SendKeyRate = int(num("WXPUSH_SENDKEY_RATE", 30))
 	c.BindTTL = dur("WXPUSH_BIND_TTL", 10*time.Minute)

@@ -140,6 +140,7 @@ type Outbox struct {
 
 	inflight atomic.Int64
 	sent     atomic.Int64
+	finished rateMeter // final outcomes, for DeliveryRate
 }
 
 // New returns an outbox; Run starts it.
@@ -303,6 +304,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 					continue
 				}
 				if r, ok := o.deliver(sendCtx, d); ok {
+					if r.State != store.StateRetrying {
+						o.finished.add(o.now(), 1)
+					}
 					results <- r
 				} else {
 					o.release(d.ID)
