@@ -23,7 +23,7 @@ func weChatHTTP(c *config) *http.Client {
 	return &http.Client{
 		Timeout: 15 * time.Second,
 		Transport: &http.Transport{
-			Proxy:               proxy,
+			Proxy: proxy,
 			// One pool for every WeChat call, sized to the outbox's ceiling
 			// of sends in flight (plus room for token, menu and OAuth
 			// calls): a send never waits for a connection below it, and
