@@ -305,7 +305,9 @@ func (o *Outbox) Run(ctx context.Context) error {
 	// Sends use their own context so that stopping can let them finish.
 	sendCtx, cancelSends := context.WithCancel(bg)
 	defer cancelSends()
-	jobs := make(chan store.Delivery)
+	// Buffered: the dispatcher claims the next batch while the launcher
+	// still starts the last one, so slots do not sit idle during a claim.
+	jobs := make(chan store.Delivery, o.cfg.MaxInFlight)
 	results := make(chan store.Result, o.cfg.MaxInFlight*2)
 
 	// The launcher starts a goroutine per send, as many at once as the
