@@ -160,7 +160,7 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 		return f
 	}
 	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 0)), "sends in flight to start with and at least; the outbox adapts from there up to -max-inflight. 0 = 16 against WeChat, 2 against the sandbox (WXPUSH_WORKERS)")
-	fs.IntVar(&c.MaxInFlight, "max-inflight", int(num("WXPUSH_MAX_INFLIGHT", 256)), "most sends in flight the outbox grows to while WeChat answers in time (WXPUSH_MAX_INFLIGHT)")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", int(num("WXPUSH_MAX_INFLIGHT", 256)), "most sends in flight the outbox grows to while WeChat answers in time, 0 = 256 (WXPUSH_MAX_INFLIGHT)")
 	fs.Float64Var(&c.Rate, "rate", num("WXPUSH_RATE", 0), "sends per second, 0 = unlimited (WXPUSH_RATE)")
 	c.MaxAttempts = int(num("WXPUSH_MAX_ATTEMPTS", 6))
 	if v := env("WXPUSH_MAX_BACKLOG"); v != "" {
@@ -237,8 +237,11 @@ func (c *config) check() error {
 	if c.Workers < 0 || c.Workers > 1000 {
 		return fmt.Errorf("WXPUSH_WORKERS=%d: want 1 to 1000, or 0 for the default", c.Workers)
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 256
+	}
 	if c.MaxInFlight < 1 || c.MaxInFlight > 4096 {
-		return fmt.Errorf("WXPUSH_MAX_INFLIGHT=%d: want 1 to 4096", c.MaxInFlight)
+		return fmt.Errorf("WXPUSH_MAX_INFLIGHT=%d: want 1 to 4096, or 0 for the default (256)", c.MaxInFlight)
 	}
 	if c.Workers > c.MaxInFlight {
 		return fmt.Errorf("WXPUSH_WORKERS=%d is over WXPUSH_MAX_INFLIGHT=%d: the starting number of sends in flight cannot exceed the ceiling", c.Workers, c.MaxInFlight)

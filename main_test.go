@@ -138,7 +138,7 @@ func TestRun_BadConfigValues(t *testing.T) {
 		{"bad workers", map[string]string{"WXPUSH_WORKERS": "1001"}, "WXPUSH_WORKERS"},
 		{"negative workers", map[string]string{"WXPUSH_WORKERS": "-3"}, "WXPUSH_WORKERS"},
 		{"workers over the ceiling", map[string]string{"WXPUSH_WORKERS": "40", "WXPUSH_MAX_INFLIGHT": "32"}, "WXPUSH_MAX_INFLIGHT"},
-		{"zero ceiling", map[string]string{"WXPUSH_MAX_INFLIGHT": "0"}, "WXPUSH_MAX_INFLIGHT"},
+		{"ceiling too high", map[string]string{"WXPUSH_MAX_INFLIGHT": "5000"}, "WXPUSH_MAX_INFLIGHT"},
 		{"bad max backlog", map[string]string{"WXPUSH_MAX_BACKLOG": "lots"}, "WXPUSH_MAX_BACKLOG"},
 		{"negative max backlog", map[string]string{"WXPUSH_MAX_BACKLOG": "-1"}, "WXPUSH_MAX_BACKLOG"},
 	}
