@@ -120,11 +120,11 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 		srv.Metrics = a.metricsHandler()
 	}
 	a.outbox = outbox.New(a.store, sender,
-		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
+		outbox.Config{Workers: c.Workers, MaxInFlight: c.MaxInFlight, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
 	a.hooks = webhooks.New(a.store, webhooks.Config{Observer: hookObs}, log)
 	a.store.SetWebhookNotify(a.hooks.Notify)
 	a.service = service.New(service.Deps{Store: a.store, WeChat: client, Tokens: a.tokens, Outbox: a.outbox, Log: log},
-		service.Config{BaseURL: a.base, BindTTL: c.BindTTL, BindMode: c.BindMode, OAuthScope: c.OAuthScope, AutoReply: c.AutoReply})
+		service.Config{BaseURL: a.base, BindTTL: c.BindTTL, BindMode: c.BindMode, OAuthScope: c.OAuthScope, AutoReply: c.AutoReply, MaxBacklog: c.MaxBacklog})
 	srv.App, srv.Tokens = a.service, a.tokens
 	srv.Sessions = handlers.NewSessionStore(a.store, a.base.Scheme == "https")
 	a.http = &http.Server{

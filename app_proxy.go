@@ -23,9 +23,14 @@ func weChatHTTP(c *config) *http.Client {
 	return &http.Client{
 		Timeout: 15 * time.Second,
 		Transport: &http.Transport{
-			Proxy:               proxy,
-			MaxIdleConns:        2 * c.Workers,
-			MaxIdleConnsPerHost: 2 * c.Workers,
+			Proxy: proxy,
+			// One pool for every WeChat call, sized to the outbox's ceiling
+			// of sends in flight (plus room for token, menu and OAuth
+			// calls): a send never waits for a connection below it, and
+			// the limiter, not the pool, decides how many are open.
+			MaxIdleConns:        c.MaxInFlight + 16,
+			MaxIdleConnsPerHost: c.MaxInFlight + 16,
+			MaxConnsPerHost:     c.MaxInFlight + 16,
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
 			ForceAttemptHTTP2:   true,

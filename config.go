@@ -38,9 +38,11 @@ type config struct {
 	LogFormat   string
 	BindMode    string  // auto, qrcode, oauth
 	AutoReply   string  // passive reply to other text messages
-	Workers     int     // outbox workers (0 until check picks the default)
+	Workers     int     // outbox: sends in flight to start with and the minimum (0 until check picks the default)
+	MaxInFlight int     // WXPUSH_MAX_INFLIGHT: ceiling of the outbox's adaptive in-flight sends
 	Rate        float64 // outbox sends per second; 0 = unlimited
 	MaxAttempts int     // attempts before a transient failure is final
+	MaxBacklog  int     // WXPUSH_MAX_BACKLOG: queued deliveries past which programs' sends get 503; 0 = no limit
 
 	TrustedProxies     []netip.Prefix // WXPUSH_TRUSTED_PROXIES
 	APIRate            float64        // WXPUSH_API_RATE: API requests per second per token
@@ -157,9 +159,18 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 		}
 		return f
 	}
-	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 0)), "concurrent sends, 0 = 16 against WeChat, 2 against the sandbox (WXPUSH_WORKERS)")
+	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 0)), "sends in flight to start with and at least; the outbox adapts from there up to -max-inflight. 0 = 16 against WeChat, 2 against the sandbox (WXPUSH_WORKERS)")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", int(num("WXPUSH_MAX_INFLIGHT", 256)), "most sends in flight the outbox grows to while WeChat answers in time, 0 = 256 (WXPUSH_MAX_INFLIGHT)")
 	fs.Float64Var(&c.Rate, "rate", num("WXPUSH_RATE", 0), "sends per second, 0 = unlimited (WXPUSH_RATE)")
 	c.MaxAttempts = int(num("WXPUSH_MAX_ATTEMPTS", 6))
+	if v := env("WXPUSH_MAX_BACKLOG"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 0 {
+			err = errors.Join(err, fmt.Errorf("WXPUSH_MAX_BACKLOG=%q: want a whole number of deliveries, 0 for no limit", v))
+		} else {
+			c.MaxBacklog = n
+		}
+	}
 	c.APIRate = num("WXPUSH_API_RATE", 50)
 	c.SendKeyRate = int(num("WXPUSH_SENDKEY_RATE", 30))
 	c.BindTTL = dur("WXPUSH_BIND_TTL", 10*time.Minute)
@@ -226,6 +237,15 @@ func (c *config) check() error {
 	if c.Workers < 0 || c.Workers > 1000 {
 		return fmt.Errorf("WXPUSH_WORKERS=%d: want 1 to 1000, or 0 for the default", c.Workers)
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 256
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 4096 {
+		return fmt.Errorf("WXPUSH_MAX_INFLIGHT=%d: want 1 to 4096, or 0 for the default (256)", c.MaxInFlight)
+	}
+	if c.Workers > c.MaxInFlight {
+		return fmt.Errorf("WXPUSH_WORKERS=%d is over WXPUSH_MAX_INFLIGHT=%d: the starting number of sends in flight cannot exceed the ceiling", c.Workers, c.MaxInFlight)
+	}
 	if c.Workers == 0 {
 		// A send to WeChat is a network round trip, mostly waiting: 16 keep
 		// that many in flight for little CPU. The built-in sandbox answers
@@ -233,9 +253,9 @@ func (c *config) check() error {
 		// once deliver as fast as 16 (about 4,000/s here), and the other
 		// 14 only take CPU from accepting API calls (API push benchmark,
 		// 64 clients: p99 27 ms at 16, 18 ms at 2; docs/benchmarks.md).
-		c.Workers = 16
+		c.Workers = min(16, c.MaxInFlight)
 		if c.Sandbox {
-			c.Workers = 2
+			c.Workers = min(2, c.MaxInFlight)
 		}
 	}
 	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {

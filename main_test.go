@@ -151,6 +151,10 @@ func TestRun_BadConfigValues(t *testing.T) {
 		{"bad log level", map[string]string{"WXPUSH_LOG_LEVEL": "loud"}, "WXPUSH_LOG_LEVEL"},
 		{"bad workers", map[string]string{"WXPUSH_WORKERS": "1001"}, "WXPUSH_WORKERS"},
 		{"negative workers", map[string]string{"WXPUSH_WORKERS": "-3"}, "WXPUSH_WORKERS"},
+		{"workers over the ceiling", map[string]string{"WXPUSH_WORKERS": "40", "WXPUSH_MAX_INFLIGHT": "32"}, "WXPUSH_MAX_INFLIGHT"},
+		{"ceiling too high", map[string]string{"WXPUSH_MAX_INFLIGHT": "5000"}, "WXPUSH_MAX_INFLIGHT"},
+		{"bad max backlog", map[string]string{"WXPUSH_MAX_BACKLOG": "lots"}, "WXPUSH_MAX_BACKLOG"},
+		{"negative max backlog", map[string]string{"WXPUSH_MAX_BACKLOG": "-1"}, "WXPUSH_MAX_BACKLOG"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,6 +226,8 @@ func TestConfig_WorkersDefaultFollowsTheEndpoint(t *testing.T) {
 		{"real WeChat", real, nil, 16},
 		{"set", map[string]string{"WXPUSH_WORKERS": "5"}, nil, 5},
 		{"flag", real, []string{"-workers", "40"}, 40},
+		{"a ceiling under the default", map[string]string{"WX_APP_ID": real["WX_APP_ID"], "WX_APP_SECRET": "s", "WX_TOKEN": "t",
+			"WXPUSH_BASE_URL": "https://push.example.com", "WXPUSH_MAX_INFLIGHT": "8"}, nil, 8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -226,9 +226,11 @@ type apiMessage struct {
 	Done      bool      `json:"done"`
 	// While WeChat's daily quota (45009) stops this message's kind, when
 	// sending resumes and why.
-	PausedUntil  *string        `json:"paused_until"`
-	PausedReason *string        `json:"paused_reason"`
-	Recipients   []apiRecipient `json:"recipients"`
+	PausedUntil  *string `json:"paused_until"`
+	PausedReason *string `json:"paused_reason"`
+	// The outbox's queue and this message's place in it; null once done.
+	Backlog    *apiMessageBacklog `json:"backlog"`
+	Recipients []apiRecipient     `json:"recipients"`
 }
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -255,6 +257,9 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 	out := apiMessage{ID: m.ID, Kind: m.Kind, Source: m.Source, CreatedAt: rfc3339(m.CreatedAt), Total: m.Total,
 		Counts: apiCounts{Queued: c.Queued, Sending: c.Sending, Sent: c.Sent, Retrying: c.Retrying, Failed: c.Failed, Unknown: c.Unknown},
 		Done:   c.Pending() == 0, Recipients: make([]apiRecipient, len(ds))}
+	if out.Backlog, err = s.apiMessageBacklogOf(r.Context(), m.ID, out.Done); err != nil {
+		return err
+	}
 	for _, p := range s.App.Paused() {
 		if p.Kind == m.Kind && !out.Done {
 			until, reason := rfc3339(p.Until), p.Reason

@@ -114,6 +114,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if d.PageNo < d.Pages {
 		d.NextURL = pageURL(d.PageNo + 1)
 	}
+	d.Backlog = s.dashboardBacklog(r.Context())
 	for _, pz := range s.App.Paused() {
 		d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: service.KindLabel(pz.Kind), Until: fmtTime(pz.Until), Reason: pz.Reason})
 	}

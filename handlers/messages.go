@@ -126,6 +126,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 		pv.Lines = views.TemplateLines(content, m.Data)
 	}
 	d := views.MessageDetail{Row: s.messageRow(r.Context(), m), Preview: pv, Deliveries: ds, Hidden: hidden}
+	d.Row.Progress.Backlog = s.messageBacklog(r.Context(), d.Row.Progress)
 	if page, err := s.App.PageOf(r.Context(), m.ID); err == nil {
 		d.PageURL = s.App.PageURL(page.Token)
 		d.Preview.Page = &views.PagePreview{Title: page.Title, Body: detailBody(page.Content, page.ContentType)}
@@ -150,7 +151,9 @@ func (s *Server) messageProgress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, views.MessageProgress(progressOf(m), ds, hidden))
+	pr := progressOf(m)
+	pr.Backlog = s.messageBacklog(r.Context(), pr)
+	s.render(w, r, http.StatusOK, views.MessageProgress(pr, ds, hidden))
 	return nil
 }
 

@@ -63,7 +63,7 @@ func benchBroadcast(b *testing.B, latency time.Duration) {
 	// exactly one token however many workers ask at once.
 	tokens := wechat.NewTokenManager(h.client, wechat.TokenOptions{})
 	o := outbox.New(h.st, outbox.WeChatSender{Client: h.client, Tokens: tokens},
-		outbox.Config{Workers: benchWorkers, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second},
+		outbox.Config{Workers: benchWorkers, MaxInFlight: benchWorkers, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second},
 		slog.New(slog.DiscardHandler))
 	fetchesBefore := h.sb.Stats().StableTokenFetches
 	deliveredBefore := h.sb.TotalDelivered()

@@ -1,5 +1,6 @@
-// Package outbox delivers queued messages to WeChat: a pool of workers that
-// claims due deliveries from the store, sends them, and records each
+// Package outbox delivers queued messages to WeChat: it claims due
+// deliveries from the store, sends them — as many at once as an AIMD
+// limiter finds WeChat takes (aimd.go) — and records each
 // outcome — retrying transient failures with backoff, failing permanent ones
 // at once, pausing an API whose daily quota is used up, and marking unknown
 // (结果未知) a delivery WeChat may have received without saying so, when
@@ -47,8 +48,14 @@ type Sender interface {
 
 // Config tunes the outbox. Zero values take the defaults in brackets.
 type Config struct {
-	Workers       int           // concurrent sends [16]
-	RatePerSecond float64       // sends started per second, all workers together; 0 = unlimited
+	// Workers is the number of sends in flight the outbox starts with and
+	// never goes below [16]; from there an AIMD limiter (aimd.go) grows it
+	// while WeChat answers in time and shrinks it on 45011, -1 and
+	// timeouts, up to MaxInFlight.
+	Workers int
+	// MaxInFlight caps the sends in flight [256; at least Workers].
+	MaxInFlight   int
+	RatePerSecond float64       // sends started per second; 0 = unlimited
 	MaxAttempts   int           // attempts before a transient failure becomes final [6]
 	BaseBackoff   time.Duration // first retry delay; doubles each attempt, with jitter [2s]
 	MaxBackoff    time.Duration // [10m]
@@ -71,6 +78,10 @@ func (c *Config) defaults() {
 	if c.Workers <= 0 {
 		c.Workers = 16
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 256
+	}
+	c.MaxInFlight = max(c.MaxInFlight, c.Workers)
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 6
 	}
@@ -125,7 +136,8 @@ type Outbox struct {
 	now    func() time.Time
 
 	wake    chan struct{}
-	limiter *limiter
+	limiter *limiter // WXPUSH_RATE: sends started per second
+	conc    *aimd    // sends in flight
 
 	mu     sync.Mutex
 	paused map[string]Pause
@@ -140,6 +152,7 @@ type Outbox struct {
 
 	inflight atomic.Int64
 	sent     atomic.Int64
+	finished rateMeter // final outcomes, for DeliveryRate
 }
 
 // New returns an outbox; Run starts it.
@@ -152,6 +165,7 @@ func New(st *store.Store, sender Sender, cfg Config, log *slog.Logger) *Outbox {
 		store: st, sender: sender, log: log, cfg: cfg, now: time.Now,
 		wake:    make(chan struct{}, 1),
 		limiter: newLimiter(cfg.RatePerSecond),
+		conc:    newAIMD(cfg.Workers, cfg.MaxInFlight, time.Now),
 		paused:  map[string]Pause{},
 		msgs:    map[int64]store.Message{},
 
@@ -194,6 +208,9 @@ func (o *Outbox) Paused() []Pause {
 
 // InFlight is the number of sends under way.
 func (o *Outbox) InFlight() int64 { return o.inflight.Load() }
+
+// InFlightLimit is how many sends the AIMD limiter lets be in flight now.
+func (o *Outbox) InFlightLimit() int { return o.conc.Limit() }
 
 // Resume lifts the pause of a kind (an admin did it, or WeChat's quota was
 // reset) and makes its waiting deliveries due now.
@@ -288,28 +305,39 @@ func (o *Outbox) Run(ctx context.Context) error {
 	// Sends use their own context so that stopping can let them finish.
 	sendCtx, cancelSends := context.WithCancel(bg)
 	defer cancelSends()
-	jobs := make(chan store.Delivery, o.cfg.Workers)
-	results := make(chan store.Result, o.cfg.Workers*4)
+	// Buffered: the dispatcher claims the next batch while the launcher
+	// still starts the last one, so slots do not sit idle during a claim.
+	jobs := make(chan store.Delivery, o.cfg.MaxInFlight)
+	results := make(chan store.Result, o.cfg.MaxInFlight*2)
 
-	var workers sync.WaitGroup
-	for range o.cfg.Workers {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			for d := range jobs {
-				if ctx.Err() != nil {
-					// Stopping: start nothing more.
-					results <- o.giveBack(d, o.now())
-					continue
-				}
+	// The launcher starts a goroutine per send, as many at once as the
+	// in-flight limiter allows.
+	var sends sync.WaitGroup
+	launcherDone := make(chan struct{})
+	go func() {
+		defer close(launcherDone)
+		for d := range jobs {
+			// WXPUSH_RATE first, so that a slot is held only while sending.
+			if ctx.Err() != nil || o.limiter.wait(ctx) != nil || o.conc.acquire(ctx) != nil {
+				// Stopping: start nothing more.
+				results <- o.giveBack(d, o.now())
+				continue
+			}
+			sends.Add(1)
+			go func() {
+				defer sends.Done()
+				defer o.conc.release()
 				if r, ok := o.deliver(sendCtx, d); ok {
+					if r.State != store.StateRetrying {
+						o.finished.add(o.now(), 1)
+					}
 					results <- r
 				} else {
 					o.release(d.ID)
 				}
-			}
-		}()
-	}
+			}()
+		}
+	}()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
@@ -320,7 +348,7 @@ func (o *Outbox) Run(ctx context.Context) error {
 	close(jobs)
 
 	drained := make(chan struct{})
-	go func() { workers.Wait(); close(drained) }()
+	go func() { <-launcherDone; sends.Wait(); close(drained) }()
 	if o.cfg.DrainTimeout > 0 {
 		select {
 		case <-drained:
@@ -373,13 +401,15 @@ func (o *Outbox) Held() int {
 // dispatch claims due deliveries and hands them to the workers until ctx
 // is done.
 func (o *Outbox) dispatch(ctx context.Context, jobs chan<- store.Delivery, results chan<- store.Result) {
-	batch := max(o.cfg.Workers*2, 32)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		if ctx.Err() != nil {
 			return
 		}
+		// Claim about two limits' worth: enough to keep every slot busy
+		// until the next claim, not so many that leases wait long.
+		batch := max(o.conc.Limit()*2, 32)
 		ds, err := o.store.ClaimDueFor(ctx, o.now(), o.cfg.Lease, batch, o.skipKinds())
 		if err != nil {
 			if ctx.Err() == nil {
@@ -610,9 +640,6 @@ func (o *Outbox) deliver(ctx context.Context, d store.Delivery) (store.Result, b
 	if until := o.pausedUntil(d.Kind); !until.IsZero() {
 		return o.giveBack(d, until), true
 	}
-	if err := o.limiter.wait(ctx); err != nil {
-		return o.giveBack(d, o.now()), true // stopped before sending
-	}
 	m, err := o.message(ctx, d.MessageID)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -632,10 +659,14 @@ func (o *Outbox) deliver(ctx context.Context, d store.Delivery) (store.Result, b
 				ErrMsg: unknownWindowMsg, Refund: true, At: o.now()}, true
 		}
 		sctx, cancel := context.WithTimeout(ctx, o.cfg.SendTimeout)
+		start := time.Now()
 		msgID, err = o.sender.SendTemplate(sctx, wechat.TemplateMessage{
 			ToUser: d.OpenID, TemplateID: m.TemplateID, URL: m.URL, Data: m.Data, ClientMsgID: ClientMsgID(d.ID),
 		})
 		cancel()
+		if ctx.Err() == nil {
+			o.conc.observe(time.Since(start), err)
+		}
 	default:
 		// No de-duplication key: record that the request may be written
 		// from now on, so that a crash makes the delivery unknown rather
@@ -649,8 +680,12 @@ func (o *Outbox) deliver(ctx context.Context, d store.Delivery) (store.Result, b
 			return o.giveBack(d, o.now().Add(o.cfg.BaseBackoff)), true
 		}
 		sctx, cancel := context.WithTimeout(ctx, o.cfg.SendTimeout)
+		start := time.Now()
 		msgID, via, err = o.sendText(sctx, d, m)
 		cancel()
+		if ctx.Err() == nil {
+			o.conc.observe(time.Since(start), err)
+		}
 	}
 	if err != nil && ctx.Err() != nil {
 		return o.cutOff(d, err), true

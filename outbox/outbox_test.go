@@ -318,7 +318,7 @@ func TestOutbox_DailyQuotaPausesWithoutSpinning(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{DailyQuota: 5}, 20)
 	id, data := h.freeTemplate()
 	m := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
-	o := h.outbox(outbox.Config{Workers: 4})
+	o := h.outbox(outbox.Config{Workers: 4, MaxInFlight: 4})
 	run(t, o)
 	waitFor(t, "the pause", 20*time.Second, func() bool { return len(o.Paused()) == 1 })
 	time.Sleep(300 * time.Millisecond) // let it settle: a spinning outbox would keep calling
@@ -329,7 +329,7 @@ func TestOutbox_DailyQuotaPausesWithoutSpinning(t *testing.T) {
 		t.Errorf("45009 answers went from %d to %d while paused: the outbox keeps calling", before, after)
 	}
 	if after > 4 {
-		t.Errorf("%d calls answered 45009; a pause should stop after the in-flight ones (≤ workers)", after)
+		t.Errorf("%d calls answered 45009; a pause should stop after the in-flight ones (≤ MaxInFlight)", after)
 	}
 	got, _ := h.st.Message(context.Background(), m.ID)
 	if got.Counts.Sent != 5 || got.Counts.Pending() != 15 {

@@ -99,7 +99,9 @@ const MaxTextBytes = 2048
 //     exist but have not bound WeChat;
 //   - ETooLarge, reason "too_large": the content is over MaxContentBytes;
 //   - EUnavailable, reason "no_template": a notification, and no
-//     notification template is set.
+//     notification template is set;
+//   - EUnavailable, reason "backlog_full": from the API or a push URL
+//     while the backlog is over Config.MaxBacklog (RetryAt set).
 //
 // Every message gets a detail page (its whole content, at PageURL).
 // Nothing is stored unless the whole send is.
@@ -110,6 +112,9 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 		}
 	}
 	if err := checkSize(r); err != nil {
+		return store.Message{}, err
+	}
+	if err := s.checkBacklog(ctx, by); err != nil {
 		return store.Message{}, err
 	}
 	ids, err := s.resolveNames(ctx, r)

@@ -36,6 +36,11 @@ type Config struct {
 	OAuthScope string        // snsapi_userinfo or snsapi_base [snsapi_userinfo]
 	AutoReply  string        // passive reply to other text messages; "" for none
 	SiteName   string        // how pages name the site [BaseURL's host]
+	// MaxBacklog: past this many queued deliveries, sends from the API and
+	// personal push URLs are refused (EUnavailable, "backlog_full") rather
+	// than accepted to wait for hours; 0 = no limit. The dashboard and the
+	// CLI, run by the people who see the backlog, are not refused.
+	MaxBacklog int
 }
 
 // Deps are the service's collaborators. Store is required; the CLI runs
@@ -59,6 +64,7 @@ type Service struct {
 	now    func() time.Time
 	cfg    Config
 
+	backlog    backlogCache
 	bindCodes  liveBindCodes
 	pwAttempts attempts // password changes per user
 
