@@ -126,9 +126,15 @@ func runSend(ctx context.Context, args []string, env func(string) string, stdout
 			return err
 		}
 		if m.Counts.Pending() == 0 {
-			fmt.Fprintf(stdout, "message %d: %d sent, %d failed\n", m.ID, m.Counts.Sent, m.Counts.Failed)
-			if m.Counts.Failed > 0 {
-				return fmt.Errorf("%d deliveries failed; see the dashboard for reasons", m.Counts.Failed)
+			c := m.Counts
+			fmt.Fprintf(stdout, "message %d: %d sent, %d failed, %d unknown\n", m.ID, c.Sent, c.Failed, c.Unknown)
+			switch {
+			case c.Failed > 0 && c.Unknown > 0:
+				return fmt.Errorf("%d deliveries failed and %d may or may not have arrived (结果未知); see the dashboard", c.Failed, c.Unknown)
+			case c.Failed > 0:
+				return fmt.Errorf("%d deliveries failed; see the dashboard for reasons", c.Failed)
+			case c.Unknown > 0:
+				return fmt.Errorf("%d deliveries may or may not have arrived (结果未知: no answer from WeChat); the dashboard can resend them", c.Unknown)
 			}
 			return nil
 		}

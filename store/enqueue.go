@@ -74,11 +74,6 @@ func (s *Store) enqueueChunked(ctx context.Context, m Message, data string, rcpt
 		if m.ID, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		if m.Idempotency != nil {
-			if err := insertIdempotencyKey(ctx, tx, m, now); err != nil {
-				return err
-			}
-		}
 		if err := insertDeliveries(ctx, tx, m, first, now); err != nil {
 			return err
 		}
@@ -103,6 +98,14 @@ func (s *Store) enqueueChunked(ctx context.Context, m Message, data string, rcpt
 			}
 			if err := touchPreparing(ctx, tx, m.ID, nil); err != nil {
 				return err
+			}
+			// The key is written where the message becomes visible: a
+			// concurrent retry that wins makes this enqueue fail (and its
+			// chunks go), and Send answers with the winner's message.
+			if m.Idempotency != nil {
+				if err := insertIdempotencyKey(ctx, tx, m, now); err != nil {
+					return err
+				}
 			}
 			if audit != nil {
 				return insertAudit(ctx, tx, audit(m), s.now())
