@@ -17,7 +17,7 @@ const (
 	readyTokenTimeout = 3 * time.Second
 	// readyRefetchAfter: after a failed token fetch, probes report that
 	// failure instead of asking WeChat again (fetches count against a
-	// daily quota, §1, and a load balancer may probe every few seconds).
+	// daily quota, docs/wechat.md §1, and a load balancer may probe every few seconds).
 	readyRefetchAfter = 30 * time.Second
 )
 

@@ -187,7 +187,7 @@ func (o *Outbox) Notify() {
 }
 
 // ClientMsgID is the de-duplication key sent with a delivery's template
-// message (§4): the same delivery resent after a crash is not delivered twice.
+// message (docs/wechat.md §4): the same delivery resent after a crash is not delivered twice.
 func ClientMsgID(deliveryID int64) string { return "wxpush-" + strconv.FormatInt(deliveryID, 10) }
 
 const pauseKey = "outbox_paused_"
@@ -278,7 +278,7 @@ func (o *Outbox) loadPauses(ctx context.Context) {
 	}
 }
 
-// nextBeijingMidnight is when WeChat resets daily quotas (§6: midnight,
+// nextBeijingMidnight is when WeChat resets daily quotas (docs/wechat.md §6: midnight,
 // Beijing time).
 func nextBeijingMidnight(t time.Time) time.Time {
 	bj := t.In(time.FixedZone("CST", 8*3600))
@@ -733,7 +733,7 @@ func (o *Outbox) classify(ctx context.Context, d store.Delivery, msgID int64, er
 		r.ErrCode, r.ErrMsg = we.Code, we.Msg
 		switch {
 		case we.QuotaExceeded():
-			// 45009: stop calling this API until the quota resets (§6).
+			// 45009: stop calling this API until the quota resets (docs/wechat.md §6).
 			until := nextBeijingMidnight(now)
 			o.pause(ctx, d.Kind, until, fmt.Sprintf("errcode %d: %s", we.Code, we.Msg))
 			r.State, r.NextTry, r.Refund = store.StateRetrying, until, true

@@ -274,7 +274,7 @@ func TestOutbox_TransientFaultsStillDeliverExactlyOnce(t *testing.T) {
 func TestOutbox_PermanentErrorsFailAtOnce(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{}, 6)
 	// Half the users unfollow (43004 for template messages). Following
-	// opened a 1-minute window (§4); two minutes later, with no message from
+	// opened a 1-minute window (docs/wechat.md §4); two minutes later, with no message from
 	// the users, text gets 45015.
 	h.clock.Advance(2 * time.Minute)
 	for _, u := range h.users[:3] {

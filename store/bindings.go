@@ -34,7 +34,7 @@ func (t BindToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt)
 func (t BindToken) Used() bool { return !t.UsedAt.IsZero() }
 
 // BindTokenLen is the length of a binding token: 32 characters of
-// [A-Za-z0-9] (~190 bits), well inside WeChat's 128-byte state limit (§2).
+// [A-Za-z0-9] (~190 bits), well inside WeChat's 128-byte state limit (docs/wechat.md §2).
 const BindTokenLen = 32
 
 // secretHash is how every secret the store checks (binding tokens, send

@@ -172,7 +172,7 @@ func (s *Store) Follower(ctx context.Context, openid string) (Follower, error) {
 }
 
 // TouchInteraction records that the user behind openid interacted with the
-// account at `at` (this opens WeChat's customer-service window, §4).
+// account at `at` (this opens WeChat's customer-service window, docs/wechat.md §4).
 func (s *Store) TouchInteraction(ctx context.Context, openid string, at time.Time) error {
 	_, err := s.wdb.ExecContext(ctx, touchSQL, openid, at.UnixMilli())
 	return err

@@ -247,7 +247,7 @@ func fromMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 // RandomToken returns n characters of [A-Za-z0-9] from crypto/rand, the
-// alphabet WeChat allows in an OAuth state (§2).
+// alphabet WeChat allows in an OAuth state (docs/wechat.md §2).
 func RandomToken(n int) string {
 	b := make([]byte, n)
 	for i := range b {

@@ -40,7 +40,7 @@ type PersonRow struct {
 	BoundAt         string
 	Following       string // 已关注 / 未关注 / 未知
 	LastInteraction string
-	InWindow        bool // can receive customer-service text now (48 h, §4)
+	InWindow        bool // can receive customer-service text now (48 h, docs/wechat.md §4)
 }
 
 // DayBar is one day's bar in the deliveries chart: segment heights in

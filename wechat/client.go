@@ -2,7 +2,8 @@
 // tokens and their manager, web authorization (OAuth), template and
 // customer-service messages, follower info and server-URL signatures. It
 // knows nothing of wxpush's users. The facts it follows are in
-// shared/wechat-api.md (cited as §N).
+// docs/wechat.md (cited as "docs/wechat.md §N"; the long version with sources
+// is docs/wechat-details.md).
 package wechat
 
 import (
@@ -58,7 +59,7 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, out any
 func (c *Client) postJSON(ctx context.Context, path string, q url.Values, body, out any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // message contents may hold <a href> links (§4)
+	enc.SetEscapeHTML(false) // message contents may hold <a href> links (docs/wechat.md §4)
 	if err := enc.Encode(body); err != nil {
 		return fmt.Errorf("wechat: encode %s body: %w", path, err)
 	}
@@ -66,7 +67,7 @@ func (c *Client) postJSON(ctx context.Context, path string, q url.Values, body, 
 }
 
 // do performs one API call. The body is parsed as JSON whatever the
-// Content-Type (§0: sns/* answer text/plain), numbers are decoded with
+// Content-Type (docs/wechat.md §0: sns/* answer text/plain), numbers are decoded with
 // UseNumber so that 64-bit ids never pass through a float. An errcode present
 // and not 0 becomes *Error; a non-2xx status *StatusError; a transport
 // failure *RequestError, saying whether the request had been written; a 2xx
@@ -136,7 +137,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 	return nil
 }
 
-// isTokenPath reports the endpoints that mint global access tokens (§1).
+// isTokenPath reports the endpoints that mint global access tokens (docs/wechat.md §1).
 func isTokenPath(path string) bool {
 	return path == "/cgi-bin/token" || path == "/cgi-bin/stable_token"
 }

@@ -15,10 +15,10 @@ type Faults struct {
 	// sandbox takes any lock, so concurrent calls overlap like real ones.
 	Latency time.Duration
 	// ErrorRate is the share (0–1) of message sends answered with -1
-	// "system error" (§6: retry with backoff).
+	// "system error" (docs/wechat.md §6: retry with backoff).
 	ErrorRate float64
 	// HTTP500Rate is the share (0–1) of message sends answered with HTTP
-	// status 500 and no JSON (§6: transient).
+	// status 500 and no JSON (docs/wechat.md §6: transient).
 	HTTP500Rate float64
 	// PerSecondLimit, if positive, is how many calls of each message API
 	// (template send, custom send; counted separately, across all users)
@@ -26,7 +26,7 @@ type Faults struct {
 	PerSecondLimit int
 	// DailyQuota, if positive, is how many calls of each message API are
 	// admitted per Beijing day; the rest answer 45009 until midnight Beijing
-	// time or ResetQuota (§6).
+	// time or ResetQuota (docs/wechat.md §6).
 	DailyQuota int
 	// ReceiptFirst pushes a fresh template send's TEMPLATESENDJOBFINISH
 	// before the send is answered, and answers only once the app has
@@ -88,7 +88,7 @@ func clampRate(r float64) float64 {
 func (s *Sandbox) Faults() Faults { return *s.faults.Load() }
 
 // ResetQuota clears today's call counts of every API, like
-// POST /cgi-bin/clear_quota (details §1.1), so calls refused with 45009
+// POST /cgi-bin/clear_quota (docs/wechat-details.md §1.1), so calls refused with 45009
 // succeed again.
 func (s *Sandbox) ResetQuota() {
 	s.mu.Lock()

@@ -127,7 +127,7 @@ func (s *Sandbox) backHome(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleAddTemplate: POST /templates adds a template (the test account
-// lets you write any content, §4).
+// lets you write any content, docs/wechat.md §4).
 func (s *Sandbox) handleAddTemplate(w http.ResponseWriter, r *http.Request) {
 	title, content := r.PostFormValue("title"), r.PostFormValue("content")
 	if _, err := s.AddTemplate(title, content); err != nil {

@@ -1,7 +1,7 @@
 // Package sandbox emulates the parts of the WeChat Official Account platform
 // that wxpush uses, errors included, so that code passing against it works
-// against real WeChat (shared/wechat-api.md, cited as §N; the emulator model
-// is in wechat-api-details.md §1.3). It is an http.Handler: the app mounts it
+// against real WeChat (docs/wechat.md, cited as "docs/wechat.md §N"; the emulator
+// model is in docs/wechat-details.md §1.3). It is an http.Handler: the app mounts it
 // under /sandbox when no real credentials are configured, and tests run it
 // alone with httptest.NewServer. It also "plays the phone": simulated users
 // choose and consent on the OAuth page and have a phone page of their own,
@@ -80,10 +80,10 @@ type Options struct {
 	// delivered (not for client_msg_id repeats), outside the sandbox's lock
 	// and before the send's answer is written: start anything slow in its
 	// own goroutine. (With ServerURL set the sandbox itself pushes the
-	// TEMPLATESENDJOBFINISH event, §7.)
+	// TEMPLATESENDJOBFINISH event, docs/wechat.md §7.)
 	OnTemplateSent func(openid string, msgid int64)
 
-	// The app's server URL (§7, §8): where the sandbox, playing WeChat's
+	// The app's server URL (docs/wechat.md §7, §8): where the sandbox, playing WeChat's
 	// server, pushes messages and events. Empty: nothing is pushed.
 	ServerURL   string
 	ServerToken string // the Token set with the URL; signs every push
@@ -97,7 +97,7 @@ type Options struct {
 	// default "gh_" + 12 hex derived from AppID.
 	AccountID string
 	// PushTimeout is how long WeChat waits for the app's answer before
-	// re-sending (§7); default 5 s.
+	// re-sending (docs/wechat.md §7); default 5 s.
 	PushTimeout time.Duration
 	// HTTPClient makes the pushes; default a client keeping up to
 	// pushConns connections to the server open (each attempt has its own
@@ -119,7 +119,7 @@ type User struct {
 	Blocked bool
 }
 
-// Limits the sandbox enforces, as a test account (§1, details §1.1/§1.2).
+// Limits the sandbox enforces, as a test account (docs/wechat.md §1, docs/wechat-details.md §1.1/§1.2).
 const (
 	tokenDailyLimit   = 200 // /cgi-bin/token on test accounts
 	forcedDailyLimit  = 20  // stable_token force_refresh
@@ -411,7 +411,7 @@ func (s *Sandbox) User(openid string) (User, bool) {
 }
 
 // dayCounter counts calls per day; WeChat quotas reset at midnight Beijing
-// time (§6, 45009).
+// time (docs/wechat.md §6, 45009).
 type dayCounter struct {
 	day int // yyyymmdd in Beijing
 	n   int
@@ -433,7 +433,7 @@ func (d *dayCounter) inc(now time.Time, limit int) bool {
 	return true
 }
 
-// errmsgs are WeChat's errmsg texts (details §0, §5).
+// errmsgs are WeChat's errmsg texts (docs/wechat-details.md §0, §5).
 var errmsgs = map[int]string{
 	-1:    "system error",
 	40001: "invalid credential, access_token is invalid or not latest",
@@ -500,13 +500,13 @@ func (s *Sandbox) rid() string {
 	return fmt.Sprintf("%08x-%s-%s", uint32(s.opts.Now().Unix()), hex.EncodeToString(b[:4]), hex.EncodeToString(b[4:]))
 }
 
-// writeJSON answers like api.weixin.qq.com (status 200 even for errors, §0).
+// writeJSON answers like api.weixin.qq.com (status 200 even for errors, docs/wechat.md §0).
 func writeJSON(w http.ResponseWriter, v any) {
 	writeJSONType(w, "application/json; encoding=utf-8", v)
 }
 
 // writeSNS answers like the sns/* endpoints, whose Content-Type is
-// text/plain (§0): clients must parse the body regardless.
+// text/plain (docs/wechat.md §0): clients must parse the body regardless.
 func writeSNS(w http.ResponseWriter, v any) { writeJSONType(w, "text/plain", v) }
 
 func writeJSONType(w http.ResponseWriter, ctype string, v any) {
