@@ -498,7 +498,8 @@ func (s *Sandbox) savedTokensLocked() savedTokens {
 }
 
 // savedOAuthLocked leaves out codes that have expired (an expired code
-// answers as an unknown one does) and tokens long dead.
+// answers as an unknown one does); web and refresh tokens dead for a day
+// are dropped as new ones are minted.
 func (s *Sandbox) savedOAuthLocked(now time.Time) savedOAuth {
 	var o savedOAuth
 	for v, c := range s.codes {
