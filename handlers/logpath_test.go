@@ -39,7 +39,7 @@ func TestLog_NeverHoldsAPushKey(t *testing.T) {
 			return script.do(req)
 		}, http.StatusNotFound},
 		{"push without content", func() resp { return script.get("/send/" + key) }, http.StatusBadRequest},
-		{"unknown key", func() resp { return script.get("/send/" + key[:len(key)-1] + "x?title=t") }, http.StatusNotFound},
+		{"unknown key", func() resp { return script.get("/send/" + otherKey(key) + "?title=t") }, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,4 +57,14 @@ func TestLog_NeverHoldsAPushKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// otherKey is key with its last character changed: a key that does not
+// exist (a fixed replacement letter would be the key itself 1 time in 62).
+func otherKey(key string) string {
+	last := byte('x')
+	if key[len(key)-1] == last {
+		last = 'y'
+	}
+	return key[:len(key)-1] + string(last)
 }
