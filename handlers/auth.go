@@ -15,6 +15,14 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return nil
 	}
+	// A fresh install has nobody to sign in: it opens on sign-up, whose
+	// first account becomes the admin.
+	if first, err := s.App.FirstRun(r.Context()); err != nil {
+		return err
+	} else if first {
+		http.Redirect(w, r, "/signup", http.StatusSeeOther)
+		return nil
+	}
 	open, err := s.App.SignupOpen(r.Context())
 	if err != nil {
 		return err
@@ -69,7 +77,11 @@ func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
 	if !open {
 		status = http.StatusForbidden
 	}
-	s.render(w, r, status, views.SignupPage(s.page(r, "注册"), views.AuthForm{SignupOpen: open}))
+	first, err := s.App.FirstRun(r.Context())
+	if err != nil {
+		return err
+	}
+	s.render(w, r, status, views.SignupPage(s.page(r, "注册"), views.AuthForm{SignupOpen: open, FirstAdmin: first, PasswordRule: service.PasswordRule}))
 	return nil
 }
 
@@ -87,7 +99,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	u, err := s.App.Signup(r.Context(), name, r.PostFormValue("password"), r.PostFormValue("password2"))
 	if e := service.AsError(err); err != nil && signupStatus[e.Code] != 0 {
-		form := views.AuthForm{Name: name, SignupOpen: true, Error: e.Message}
+		form := views.AuthForm{Name: name, SignupOpen: true, Error: e.Message, PasswordRule: service.PasswordRule}
 		if e.Code == service.EForbidden {
 			form = views.AuthForm{}
 		}

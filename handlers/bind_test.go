@@ -16,7 +16,7 @@ func TestBind_QRPageThenPhoneAllowsThenStatusSwapsToSuccess(t *testing.T) {
 	b.signup("alice")
 
 	r := b.get("/bind")
-	for _, want := range []string{`id="bind-qr"`, `src="data:image/png;base64,`, "在模拟手机中打开", `hx-trigger="every 2s"`, "关注公众号"} {
+	for _, want := range []string{`id="bind-qr"`, `src="data:image/png;base64,`, "用模拟手机打开授权页", `hx-trigger="every 2s"`, "关注公众号"} {
 		if !strings.Contains(r.Body, want) {
 			t.Errorf("/bind lacks %q", want)
 		}

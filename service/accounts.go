@@ -24,10 +24,10 @@ func CheckSignup(name, password, password2 string) string {
 		return "请填写用户名。"
 	case !validName.MatchString(name):
 		return "用户名需为 2–32 个字符，只能包含字母、数字、汉字、下划线、点或短横线。"
-	case utf8.RuneCountInString(password) < 8:
-		return "密码至少需要 8 个字符。"
-	case len(password) > 72:
-		return "密码太长（最多 72 字节）。"
+	case utf8.RuneCountInString(password) < MinPasswordChars:
+		return fmt.Sprintf("密码至少需要 %d 个字符。", MinPasswordChars)
+	case len(password) > MaxPasswordBytes:
+		return fmt.Sprintf("密码太长（最多 %d 字节）。", MaxPasswordBytes)
 	case password != password2:
 		return "两次输入的密码不一致。"
 	}

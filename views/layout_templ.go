@@ -121,7 +121,7 @@ func Layout(p Page) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if p.Sandbox {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<div class=\"sandbox-banner\" id=\"sandbox-banner\"><strong>沙箱模式</strong> <span>未配置微信公众号，正在使用内置的微信模拟器。</span> <a href=\"/sandbox/phone\" target=\"_blank\">打开模拟手机</a></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<div class=\"sandbox-banner\" id=\"sandbox-banner\"><strong>沙箱模式</strong> <span>未配置微信公众号，正在使用内置的微信模拟器。</span> <a href=\"/sandbox/phone\" target=\"_blank\" id=\"banner-phones\">查看模拟手机收到的消息</a></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
