@@ -13,26 +13,13 @@ import (
 
 // The account page: my binding, my personal push URL, and (admins) sign-up.
 
+// accountPage shows the account; a push URL made just now (rotateSendKey)
+// comes in the flash and is shown this once.
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
-	flash := ""
-	switch r.URL.Query().Get("done") {
-	case "unbound":
-		flash = "已解除微信绑定。"
-	case "signup":
-		flash = "注册设置已更新。"
-	default:
-		flash = sessionsFlash(r.URL.Query().Get("done"))
-	}
-	return s.renderAccount(w, r, flash, "")
-}
-
-// renderAccount renders the account page; newKeyURL is a just-made push
-// URL, shown this once.
-func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, newKeyURL string) error {
 	ctx := r.Context()
 	u, _ := userFrom(ctx)
 	a := views.Account{Name: u.Name, PublicID: u.PublicID, IsAdmin: u.IsAdmin, CreatedAt: fmtTime(u.CreatedAt),
-		Flash: flash, NewKeyURL: newKeyURL}
+		NewKeyURL: flashFrom(r).Secret}
 	var err error
 	if a.SendKey, err = s.sendKeyView(ctx, u); err != nil {
 		return err
@@ -62,7 +49,7 @@ func (s *Server) unbind(w http.ResponseWriter, r *http.Request) error {
 	if err := s.App.Unbind(r.Context(), u); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/?done=unbound", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/", Flash{Notice: "已解除微信绑定。"})
 	return nil
 }
 
@@ -75,7 +62,7 @@ func (s *Server) setSignup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.App.SetSignupOpen(r.Context(), service.UserActor(u), v == "1"); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/?done=signup", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/", Flash{Notice: "注册设置已更新。"})
 	return nil
 }
 

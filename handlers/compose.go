@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,10 @@ import (
 // whole page shows.
 func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compose, service.SendRequest, error) {
 	_ = r.ParseForm()
-	f := r.Form
+	return s.composeStateOf(ctx, r.Form)
+}
+
+func (s *Server) composeStateOf(ctx context.Context, f url.Values) (views.Compose, service.SendRequest, error) {
 	c := views.Compose{
 		Kind:       f.Get("kind"),
 		All:        f.Get("to") != "users",
@@ -110,10 +114,17 @@ func fieldHint(key string) string {
 }
 
 func (s *Server) composePage(w http.ResponseWriter, r *http.Request) error {
-	c, _, err := s.composeState(r.Context(), r)
+	form, errs := r.URL.Query(), map[string]string{}
+	if f := flashFrom(r).Form; f != nil {
+		// A refused send, redirected here: the form as it was, each
+		// problem beside its field.
+		form, errs = f.Values, f.Fields
+	}
+	c, _, err := s.composeStateOf(r.Context(), form)
 	if err != nil {
 		return err
 	}
+	c.Errors = errs
 	if err := s.composeLists(r.Context(), &c); err != nil {
 		return err
 	}
@@ -141,19 +152,15 @@ func (s *Server) composePreview(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	c, req, err := s.composeState(ctx, r)
+	_, req, err := s.composeState(ctx, r)
 	if err != nil {
 		return err
 	}
 	u, _ := userFrom(ctx)
 	m, err := s.App.Send(ctx, service.UserActor(u), req)
 	if se := service.AsError(err); err != nil && se.Fields != nil {
-		// Show the form again with each problem beside its field.
-		c.Errors = se.Fields
-		if err := s.composeLists(ctx, &c); err != nil {
-			return err
-		}
-		s.render(w, r, http.StatusUnprocessableEntity, views.ComposePage(s.page(r, "发送消息"), c))
+		// Back to the form (303), filled in, each problem beside its field.
+		s.redirectFlash(w, r, "/admin/compose", Flash{Form: &FormFlash{Values: r.PostForm, Fields: se.Fields}})
 		return nil
 	}
 	if err != nil {

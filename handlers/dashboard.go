@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -123,29 +124,25 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range entries {
 		d.Audit = append(d.Audit, views.AuditRow{At: fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
 	}
-	switch r.URL.Query().Get("done") {
-	case "resumed":
-		d.Flash = "已恢复发送。"
-	case "refreshed":
-		d.Flash = "已从微信刷新关注状态。"
-	}
-	if e := r.URL.Query().Get("error"); e != "" {
-		d.Error = e
-	}
 	s.render(w, r, http.StatusOK, views.DashboardPage(s.page(r, "管理后台"), d))
 	return nil
 }
 
 // refreshFollowing asks WeChat which bound users follow the account.
 func (s *Server) refreshFollowing(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.App.RefreshFollowing(r.Context()); err != nil {
-		if e := service.AsError(err); e.Code == service.EUpstream {
-			http.Redirect(w, r, "/admin?error="+url.QueryEscape(e.Message), http.StatusSeeOther)
-			return nil
-		}
+	n, err := s.App.RefreshFollowing(r.Context())
+	if e := service.AsError(err); err != nil && e.Code == service.EUpstream {
+		s.redirectFlash(w, r, "/admin#users", Flash{Problem: e.Message})
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/admin?done=refreshed", http.StatusSeeOther)
+	msg := fmt.Sprintf("已从微信刷新 %d 位已绑定用户的关注状态。", n)
+	if n == 0 {
+		msg = "还没有已绑定微信的用户，无需刷新。"
+	}
+	s.redirectFlash(w, r, "/admin#users", Flash{Notice: msg})
 	return nil
 }
 
@@ -154,7 +151,7 @@ func (s *Server) resumeOutbox(w http.ResponseWriter, r *http.Request) error {
 	if err := s.App.ResumeOutbox(r.Context(), service.UserActor(u), r.PostFormValue("kind")); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/admin?done=resumed", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/admin", Flash{Notice: "已恢复发送。"})
 	return nil
 }
 

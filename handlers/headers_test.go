@@ -121,7 +121,7 @@ func TestPages_CarryNoInlineScriptOrStyle(t *testing.T) {
 	if sent.Status != http.StatusSeeOther {
 		t.Fatalf("send: %d\n%s", sent.Status, sent.Body)
 	}
-	withToken := admin.post("/admin/tokens", url.Values{"name": {"ci"}})
+	withToken := admin.follow(admin.post("/admin/tokens", url.Values{"name": {"ci"}}))
 	admin.sendKey()
 
 	newcomer := app.browser(t)

@@ -153,9 +153,10 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, _ := userFrom(r.Context())
-	if _, err := s.App.RetryFailed(r.Context(), service.UserActor(u), id); err != nil {
+	n, err := s.App.RetryFailed(r.Context(), service.UserActor(u), id)
+	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	s.redirectFlash(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), Flash{Notice: fmt.Sprintf("已重新排队 %d 条失败的投递。", n)})
 	return nil
 }

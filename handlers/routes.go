@@ -80,6 +80,7 @@ func (s *Server) Handler() http.Handler {
 	// Outermost first: the client's address and scheme (trusted proxies'
 	// forwarding headers), request id and logging, the host check (421
 	// for other hosts), security headers, then the cross-origin check that
-	// guards every state-changing request.
-	return s.withClientInfo(s.withRequestLog(s.checkHost(s.securityHeaders(s.crossOriginProtection(mux)))))
+	// guards every state-changing request; innermost, the flash a POST
+	// left for this page load.
+	return s.withClientInfo(s.withRequestLog(s.checkHost(s.securityHeaders(s.crossOriginProtection(s.withFlash(mux))))))
 }

@@ -91,7 +91,8 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// rotateSendKey makes a new personal send key and shows it once.
+// rotateSendKey makes a new personal send key; the account page shows it
+// once (the flash), so a reload neither shows it again nor makes another.
 func (s *Server) rotateSendKey(w http.ResponseWriter, r *http.Request) error {
 	u, _ := userFrom(r.Context())
 	key, replaced, err := s.App.RotateSendKey(r.Context(), u)
@@ -102,7 +103,8 @@ func (s *Server) rotateSendKey(w http.ResponseWriter, r *http.Request) error {
 	if replaced {
 		msg = "已重新生成推送链接，旧链接已失效。"
 	}
-	return s.renderAccount(w, r, msg, s.Config.BaseURL.JoinPath("/send", key).String())
+	s.redirectFlash(w, r, "/#sendkey", Flash{Notice: msg, Secret: s.Config.BaseURL.JoinPath("/send", key).String()})
+	return nil
 }
 
 // sendKeyScope names a push key's Idempotency-Keys by a hash of the key,

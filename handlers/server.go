@@ -73,6 +73,7 @@ type Server struct {
 	sendKeyLimit *bucketLimiter
 	loginLimit   *loginLimiter
 	signupLimit  *failureWindow
+	flashes      *flashStore
 }
 
 // New returns a Server with defaults filled in.
@@ -114,6 +115,7 @@ func New(s Server) *Server {
 		s.Config.SignupWindow = 15 * time.Minute
 	}
 	s.signupLimit = newFailureWindow(s.Config.SignupsPerIP, s.Config.SignupWindow)
+	s.flashes = newFlashStore()
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}
@@ -133,7 +135,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 
 // page builds the common part of every full page.
 func (s *Server) page(r *http.Request, title string) views.Page {
-	p := views.Page{Title: title, Sandbox: s.Config.Sandbox, Assets: s.assets()}
+	f := flashFrom(r)
+	p := views.Page{Title: title, Sandbox: s.Config.Sandbox, Assets: s.assets(), Notice: f.Notice, Problem: f.Problem}
 	if u, ok := userFrom(r.Context()); ok {
 		p.User = &views.NavUser{Name: u.Name, IsAdmin: u.IsAdmin}
 	}

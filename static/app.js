@@ -15,15 +15,39 @@
   }, true);
 
   document.addEventListener("click", function (e) {
-    // data-copy="#id": copy that element's text, then say so.
+    // data-copy="#id": copy that element's text, then say whether it
+    // worked in the box's .copy-result (a live region).
     var copy = e.target.closest("[data-copy]");
-    if (copy) {
-      var src = document.querySelector(copy.getAttribute("data-copy"));
-      if (src && navigator.clipboard) {
-        navigator.clipboard.writeText(src.textContent).then(function () { copy.textContent = "已复制"; });
-      }
-    }
+    if (copy) copyText(copy, document.querySelector(copy.getAttribute("data-copy")));
   });
+
+  function copyText(button, src) {
+    if (!src) return;
+    var text = src.textContent.trim();
+    var box = button.closest(".copy-box");
+    var result = box && box.querySelector(".copy-result");
+    var say = function (ok) {
+      if (ok) button.textContent = "已复制";
+      if (result) result.textContent = ok ? "已复制到剪贴板。" : "无法自动复制，请选中上面的文字后手动复制。";
+    };
+    // The selection fallback: pages served over plain http from another
+    // host have no navigator.clipboard.
+    var bySelection = function () {
+      var range = document.createRange();
+      range.selectNodeContents(src);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+      say(ok);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { say(true); }, bySelection);
+    } else {
+      bySelection();
+    }
+  }
 
   // data-filter="selector" on a text input: show only the elements
   // matching selector whose text contains what is typed (any case).
