@@ -70,4 +70,69 @@
     var radio = document.querySelector(area.getAttribute("data-tick-selects"));
     if (radio) radio.checked = true;
   });
+  // #live announces to screen readers; the same text twice in a row is
+  // said once.
+  var lastSaid = "";
+  function announce(text) {
+    var live = document.getElementById("live");
+    if (!live || !text || text === lastSaid) return;
+    lastSaid = text;
+    live.textContent = text;
+  }
+
+  // data-busy="正在…" on an element that issues an htmx request (a button
+  // with hx-post, a boosted form): say what is being done while it runs.
+  // hx-disabled-elt disables the button and the spinner (.htmx-indicator)
+  // shows; this adds the words.
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var busy = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("[data-busy]");
+    if (busy) announce(busy.getAttribute("data-busy"));
+  });
+
+  // data-announce="…" on swapped-in content: say it once it settles
+  // (progress, a binding that completed).
+  document.addEventListener("htmx:afterSettle", function (e) {
+    var root = e.detail.elt;
+    if (!root || !root.querySelectorAll) return;
+    var el = root.matches && root.matches("[data-announce]") ? root : root.querySelector("[data-announce]");
+    if (el) announce(el.getAttribute("data-announce"));
+  });
+
+  // Polling pages (hx-trigger="every …") keep polling when the server is
+  // unreachable: say so, and take the message away once a poll succeeds.
+  // A proxy's 5xx page is not swapped over the poller, which would end
+  // the polling.
+  function isPoller(detail) {
+    // The element that asked: after an outerHTML swap htmx reports the
+    // request's end on an ancestor, the poller being gone.
+    var elt = (detail.requestConfig && detail.requestConfig.elt) || detail.elt;
+    return !!(elt && elt.getAttribute && /(^|,)\s*every\s/.test(elt.getAttribute("hx-trigger") || ""));
+  }
+  function connection(lost) {
+    var box = document.getElementById("conn-status");
+    if (!box) return;
+    if (lost) {
+      if (box.hidden) {
+        box.textContent = "连接中断，正在重试…";
+        box.hidden = false;
+      }
+    } else if (!box.hidden) {
+      box.hidden = true;
+      box.textContent = "";
+      announce("已重新连接。");
+    }
+  }
+  document.addEventListener("htmx:sendError", function (e) {
+    if (isPoller(e.detail)) connection(true);
+  });
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var xhr = e.detail.xhr;
+    if (isPoller(e.detail) && xhr && (xhr.status === 0 || xhr.status >= 500) && !xhr.getResponseHeader("HX-Retarget")) {
+      e.detail.shouldSwap = false;
+      connection(true);
+    }
+  });
+  document.addEventListener("htmx:afterRequest", function (e) {
+    if (isPoller(e.detail) && e.detail.successful) connection(false);
+  });
 })();

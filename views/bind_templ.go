@@ -373,12 +373,28 @@ func BindPanelView(v BindPanel) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "）。</p><p>要换绑到另一个微信，请生成新的二维码并用那个微信扫码。</p><button type=\"button\" class=\"primary\" hx-post=\"/bind/refresh\" hx-target=\"#bind-panel\" hx-swap=\"outerHTML\" id=\"rebind\">生成绑定二维码</button></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "）。</p><p>要换绑到另一个微信，请生成新的二维码并用那个微信扫码。</p><button type=\"button\" class=\"primary\" hx-post=\"/bind/refresh\" hx-target=\"#bind-panel\" hx-swap=\"outerHTML\" hx-disabled-elt=\"this\" data-busy=\"正在生成绑定二维码…\" id=\"rebind\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = Busy().Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "生成绑定二维码</button></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		default:
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "<div id=\"bind-panel\" class=\"bind-panel\" data-state=\"expired\"><p class=\"big-warn\">!</p><h3 id=\"bind-expired\">二维码已过期</h3><p>为了安全，绑定二维码只在 10 分钟内有效，且只能使用一次。</p><button type=\"button\" class=\"primary\" hx-post=\"/bind/refresh\" hx-target=\"#bind-panel\" hx-swap=\"outerHTML\" id=\"refresh-qr\">刷新二维码</button></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<div id=\"bind-panel\" class=\"bind-panel\" data-state=\"expired\"><p class=\"big-warn\">!</p><h3 id=\"bind-expired\">二维码已过期</h3><p>为了安全，绑定二维码只在 10 分钟内有效，且只能使用一次。</p><button type=\"button\" class=\"primary\" hx-post=\"/bind/refresh\" hx-target=\"#bind-panel\" hx-swap=\"outerHTML\" hx-disabled-elt=\"this\" data-busy=\"正在生成新的二维码…\" id=\"refresh-qr\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = Busy().Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "刷新二维码</button></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -411,33 +427,33 @@ func BindWaiting(tokenID int64, expiresAt string) templ.Component {
 			templ_7745c5c3_Var15 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, "<p id=\"bind-status\" class=\"waiting\" hx-get=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "<p id=\"bind-status\" class=\"waiting\" hx-get=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var16 string
 		templ_7745c5c3_Var16, templ_7745c5c3_Err = templ.JoinStringErrs(statusURL(tokenID))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/bind.templ`, Line: 135, Col: 64}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/bind.templ`, Line: 141, Col: 64}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var16))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 37, "\" hx-trigger=\"every 2s\" hx-swap=\"outerHTML\"><span class=\"spinner\" aria-hidden=\"true\"></span> 等待扫码… 二维码 ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 39, "\" hx-trigger=\"every 2s\" hx-swap=\"outerHTML\"><span class=\"spinner\" aria-hidden=\"true\"></span> 等待扫码… 二维码 ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var17 string
 		templ_7745c5c3_Var17, templ_7745c5c3_Err = templ.JoinStringErrs(expiresAt)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/bind.templ`, Line: 137, Col: 39}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/bind.templ`, Line: 143, Col: 39}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var17))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, " 前有效</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 40, " 前有效</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
