@@ -137,6 +137,8 @@ func TestRun_BadConfigValues(t *testing.T) {
 		{"bad log level", map[string]string{"WXPUSH_LOG_LEVEL": "loud"}, "WXPUSH_LOG_LEVEL"},
 		{"bad workers", map[string]string{"WXPUSH_WORKERS": "1001"}, "WXPUSH_WORKERS"},
 		{"negative workers", map[string]string{"WXPUSH_WORKERS": "-3"}, "WXPUSH_WORKERS"},
+		{"unknown time zone", map[string]string{"WXPUSH_TZ": "Mars/Olympus"}, "WXPUSH_TZ"},
+		{"the machine's zone", map[string]string{"WXPUSH_TZ": "Local"}, "WXPUSH_TZ"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
-	"github.com/wxpush/wxpush/wechat"
 )
 
 // The account page: my binding, my personal push URL, and (admins) sign-up.
@@ -18,7 +17,7 @@ import (
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	u, _ := userFrom(ctx)
-	a := views.Account{Name: u.Name, PublicID: u.PublicID, IsAdmin: u.IsAdmin, CreatedAt: fmtTime(u.CreatedAt),
+	a := views.Account{Name: u.Name, PublicID: u.PublicID, IsAdmin: u.IsAdmin, CreatedAt: s.fmtTime(u.CreatedAt),
 		NewKeyURL: flashFrom(r).Secret}
 	var err error
 	if a.SendKey, err = s.sendKeyView(ctx, u); err != nil {
@@ -30,7 +29,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 	b, err := s.App.Binding(ctx, u.ID)
 	switch {
 	case err == nil:
-		a.Bound, a.OpenID, a.Nickname, a.BoundAt = true, wechat.MaskOpenID(b.OpenID), b.Nickname, fmtTime(b.BoundAt)
+		a.Bound, a.WeChat, a.BoundAt = true, s.wechatUser(b), s.fmtTime(b.BoundAt)
 	case service.ErrorCode(err) != service.ENotFound:
 		return err
 	}
@@ -75,9 +74,9 @@ func (s *Server) sendKeyView(ctx context.Context, u store.User) (*views.SendKey,
 	if err != nil {
 		return nil, err
 	}
-	v := &views.SendKey{URL: s.Config.BaseURL.JoinPath("/send").String() + "/" + k.Prefix + "…", Created: fmtTime(k.CreatedAt)}
+	v := &views.SendKey{URL: s.Config.BaseURL.JoinPath("/send").String() + "/" + k.Prefix + "…", Created: s.fmtTime(k.CreatedAt)}
 	if !k.LastUsedAt.IsZero() {
-		v.LastUsed = fmtTime(k.LastUsedAt)
+		v.LastUsed = s.fmtTime(k.LastUsedAt)
 	}
 	return v, nil
 }

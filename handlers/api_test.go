@@ -123,7 +123,7 @@ func TestAPI_BadTokensGet401(t *testing.T) {
 			})
 		}
 	}
-	if r := app.api(t, "GET", "/api/v1/users", "", "", "Authorization", "Bearer "+revoked); !strings.Contains(r.Body, "revoked") {
+	if r := app.api(t, "GET", "/api/v1/users", "", "", "Authorization", "Bearer "+revoked); !strings.Contains(r.Body, "已被吊销") {
 		t.Errorf("a revoked token is not told apart: %s", r.Body)
 	}
 	if r := app.api(t, "GET", "/api/v1/users", good, ""); r.Status != http.StatusOK {

@@ -23,7 +23,7 @@ func (s *Server) tokenView() views.TokenView {
 		return views.TokenView{}
 	}
 	st := s.Tokens.Status()
-	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: fmtTime(st.ExpiresAt)}
+	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: s.fmtTime(st.ExpiresAt)}
 	if !v.OK && st.LastError != "" {
 		v.Problem, v.Config = st.LastError, st.ConfigProblem
 	}
@@ -33,7 +33,7 @@ func (s *Server) tokenView() views.TokenView {
 func (s *Server) personRow(p store.Person) views.PersonRow {
 	r := views.PersonRow{ID: p.ID, Name: p.Name, IsAdmin: p.IsAdmin, Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
 	if p.Bound {
-		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), fmtTime(p.BoundAt)
+		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), s.fmtTime(p.BoundAt)
 	} else {
 		r.Following = "—"
 	}
@@ -41,7 +41,7 @@ func (s *Server) personRow(p store.Person) views.PersonRow {
 		r.Following = map[bool]string{true: "已关注", false: "未关注"}[*p.Following]
 	}
 	if !p.LastInteraction.IsZero() {
-		r.LastInteraction = fmtTime(p.LastInteraction)
+		r.LastInteraction = s.fmtTime(p.LastInteraction)
 	}
 	r.InWindow = service.InWindow(s.Now(), p.LastInteraction, p.LastEvent)
 	return r
@@ -112,7 +112,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		d.NextURL = pageURL(d.PageNo + 1)
 	}
 	for _, pz := range s.App.Paused() {
-		d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: service.KindLabel(pz.Kind), Until: fmtTime(pz.Until), Reason: pz.Reason})
+		d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: service.KindLabel(pz.Kind), Until: s.fmtTime(pz.Until), Reason: pz.Reason})
 	}
 	if d.Days, err = s.chartDays(ctx); err != nil {
 		return err
@@ -122,7 +122,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, e := range entries {
-		d.Audit = append(d.Audit, views.AuditRow{At: fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
+		d.Audit = append(d.Audit, views.AuditRow{At: s.fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
 	}
 	s.render(w, r, http.StatusOK, views.DashboardPage(s.page(r, "管理后台"), d))
 	return nil

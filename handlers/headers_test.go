@@ -10,7 +10,7 @@ import (
 	"golang.org/x/net/html"
 )
 
-const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https://*.qlogo.cn; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 func TestSecurityHeaders_EveryResponse(t *testing.T) {
@@ -68,7 +68,7 @@ func TestSecurityHeaders_FollowQRImageIsAllowed(t *testing.T) {
 	if !strings.Contains(r.Body, `src="https://mmbiz.example.com/qr/follow.jpg?x=1"`) {
 		t.Fatalf("the bind page does not show the follow QR:\n%s", r.Body)
 	}
-	want := strings.Replace(wantCSP, "img-src 'self' data:", "img-src 'self' data: https://mmbiz.example.com", 1)
+	want := strings.Replace(wantCSP, "img-src 'self' data: https://*.qlogo.cn", "img-src 'self' data: https://*.qlogo.cn https://mmbiz.example.com", 1)
 	if got := r.Header.Get("Content-Security-Policy"); got != want {
 		t.Errorf("Content-Security-Policy:\n got %q\nwant %q", got, want)
 	}

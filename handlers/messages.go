@@ -32,7 +32,7 @@ func (s *Server) messageRow(ctx context.Context, m store.Message) views.MessageR
 	if author == "" {
 		author = map[string]string{"cli": "命令行", "api": "API", "sendkey": "推送链接"}[m.Source]
 	}
-	return views.MessageRow{ID: m.ID, When: fmtTime(m.CreatedAt), Kind: service.KindLabel(m.Kind), Summary: summary,
+	return views.MessageRow{ID: m.ID, When: s.fmtTime(m.CreatedAt), Kind: service.KindLabel(m.Kind), Summary: summary,
 		Author: author, Progress: progressOf(m)}
 }
 
@@ -80,26 +80,24 @@ func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.Del
 	rows := make([]views.DeliveryRow, len(ds))
 	for i, d := range ds {
 		row := views.DeliveryRow{Name: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State,
-			StateLabel: stateLabels[d.State], Attempts: d.Attempts, ErrCode: d.ErrCode, Updated: fmtTime(d.UpdatedAt)}
+			StateLabel: stateLabels[d.State], Attempts: d.Attempts, ErrCode: d.ErrCode, Updated: s.fmtTime(d.UpdatedAt)}
 		if d.MsgID != 0 {
 			row.MsgID = strconv.FormatInt(d.MsgID, 10)
 		}
-		if d.ErrCode != 0 {
-			row.Error = fmt.Sprintf("%s（errcode %d：%s）", (&wechat.Error{Code: d.ErrCode}).Explain(), d.ErrCode, d.ErrMsg)
-		} else if d.ErrMsg != "" {
-			row.Error = d.ErrMsg
-		}
+		row.Error, row.Raw, row.RID = deliveryProblem(d.ErrCode, d.ErrMsg)
 		switch d.Receipt {
 		case store.ReceiptDelivered:
 			row.StateLabel = "已送达"
 			row.State = "delivered"
 		case store.ReceiptBlocked:
-			row.StateLabel, row.State, row.Error = "用户拒收", "blocked", "用户设置了拒收公众号消息（failed:user block）"
+			row.StateLabel, row.State, row.Error = "用户拒收", "blocked", "用户设置了拒收公众号消息。"
+			row.Raw, row.RID = "TEMPLATESENDJOBFINISH Status: failed:user block", ""
 		case store.ReceiptSysFailed:
-			row.StateLabel, row.State, row.Error = "送达失败", "blocked", "微信系统原因未送达（failed: system failed）"
+			row.StateLabel, row.State, row.Error = "送达失败", "blocked", "微信系统原因未送达。"
+			row.Raw, row.RID = "TEMPLATESENDJOBFINISH Status: failed: system failed", ""
 		}
 		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
-			row.Error = strings.TrimSpace(row.Error + " 将于 " + fmtTime(d.NextAttemptAt) + " 重试")
+			row.Error = strings.TrimSpace(row.Error + " 将于 " + s.fmtTime(d.NextAttemptAt) + " 重试")
 		}
 		rows[i] = row
 	}
@@ -159,4 +157,20 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.redirectFlash(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), Flash{Notice: fmt.Sprintf("已重新排队 %d 条失败的投递。", n)})
 	return nil
+}
+
+// deliveryProblem words a delivery's failure for the message page: the
+// explanation in Chinese, and — for the details toggle — what WeChat said
+// in its own words (errmsg, or the transport error) and the request id
+// (rid) WeChat's support asks for.
+func deliveryProblem(code int, errmsg string) (explain, raw, rid string) {
+	switch {
+	case code != 0:
+		raw, rid = wechat.SplitRID(errmsg)
+		return fmt.Sprintf("%s（错误码 %d）", (&wechat.Error{Code: code}).Explain(), code), raw, rid
+	case strings.HasPrefix(errmsg, "wechat: "):
+		// An HTTP status or transport error on the way to WeChat.
+		return "连接微信失败，或微信服务器出错。", errmsg, ""
+	}
+	return errmsg, "", ""
 }

@@ -29,7 +29,9 @@ func pushParams(r *http.Request) (title, content, link string, err error) {
 			}
 			dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
 			if err := dec.Decode(&body); err != nil {
-				return "", "", "", fmt.Errorf("请求体不是有效的 JSON：%v", err)
+				// The decoder's own words are Go's, in English: logged only.
+				return "", "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request",
+					Message: "请求体不是有效的 JSON：title、content（或 desp）、url 都应是字符串。", Err: err}
 			}
 			if body.Content == "" {
 				body.Content = body.Desp
@@ -38,7 +40,7 @@ func pushParams(r *http.Request) (title, content, link string, err error) {
 		}
 		r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			return "", "", "", fmt.Errorf("无法解析表单：%v", err)
+			return "", "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "无法读取表单内容。", Err: err}
 		}
 	}
 	get := func(k string) string { return strings.TrimSpace(r.FormValue(k)) }
@@ -69,7 +71,7 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 	}
 	title, content, link, err := pushParams(r)
 	if err != nil {
-		return apiErr(http.StatusBadRequest, "invalid_request", err.Error())
+		return err
 	}
 	msg, err := s.App.PushToUser(ctx, u, service.Push{Title: title, Content: content, URL: link, Idempotency: idem})
 	var se *service.Error

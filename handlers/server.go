@@ -29,6 +29,9 @@ type Config struct {
 	WXToken     string          // the server-URL token configured in the WeChat console
 	Crypter     *wechat.Crypter // safe mode (docs/wechat.md, "Safe mode"); nil without an EncodingAESKey
 	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
+	// Location is the zone of the times pages show and the API returns
+	// (WXPUSH_TZ) [Beijing time].
+	Location *time.Location
 
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
 	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]
@@ -116,6 +119,9 @@ func New(s Server) *Server {
 	}
 	s.signupLimit = newFailureWindow(s.Config.SignupsPerIP, s.Config.SignupWindow)
 	s.flashes = newFlashStore()
+	if s.Config.Location == nil {
+		s.Config.Location = beijing
+	}
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}
@@ -153,17 +159,6 @@ func (s *Server) assets() views.Assets {
 }
 
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
-
-// beijing: times are shown in Beijing time, which is what users of a WeChat
-// official account live in.
-var beijing = time.FixedZone("CST", 8*3600)
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(beijing).Format("2006-01-02 15:04:05")
-}
 
 type ctxKey int
 

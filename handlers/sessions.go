@@ -27,7 +27,7 @@ func (s *Server) sessionRows(r *http.Request, u store.User) ([]views.SessionRow,
 	rows := make([]views.SessionRow, 0, len(list))
 	for _, se := range list {
 		row := views.SessionRow{ID: se.ID, Browser: browserLabel(se.UserAgent), IP: se.IP,
-			Created: fmtTime(se.CreatedAt), LastSeen: fmtTime(se.LastSeenAt), Current: se.ID == cur.ID}
+			Created: s.fmtTime(se.CreatedAt), LastSeen: s.fmtTime(se.LastSeenAt), Current: se.ID == cur.ID}
 		if row.Current {
 			// This very request is the latest activity, whatever the
 			// once-a-minute write says.

@@ -17,7 +17,7 @@ func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
 	rows := make([]views.TemplateRow, len(ts))
 	for i, t := range ts {
 		rows[i] = views.TemplateRow{ID: t.ID, Title: t.Title, Content: t.Content,
-			Keys: wechat.Template{Content: t.Content}.Keys(), Synced: fmtTime(t.SyncedAt)}
+			Keys: wechat.Template{Content: t.Content}.Keys(), Synced: s.fmtTime(t.SyncedAt)}
 	}
 	sk := views.SendKeyForm{}
 	if m, _, err := s.App.SendKeyTemplate(r.Context()); err == nil {

@@ -24,7 +24,7 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	for _, t := range ts {
 		row := views.APITokenRow{ID: t.ID, Name: t.Name, Prefix: t.Prefix, Creator: t.Creator,
-			Created: fmtTime(t.CreatedAt), LastUsed: fmtTime(t.LastUsedAt), Revoked: fmtTime(t.RevokedAt)}
+			Created: s.fmtTime(t.CreatedAt), LastUsed: s.fmtTime(t.LastUsedAt), Revoked: s.fmtTime(t.RevokedAt)}
 		if row.Creator == "" {
 			row.Creator = "—"
 		}

@@ -158,9 +158,9 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, token string) (store
 	t, err := s.store.AuthenticateAPIToken(ctx, token)
 	switch {
 	case errors.Is(err, store.ErrRevoked):
-		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "this API token was revoked"}
+		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "这个 API 令牌已被吊销。"}
 	case errors.Is(err, store.ErrNotFound):
-		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "invalid API token"}
+		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "API 令牌无效。"}
 	}
 	return t, err
 }

@@ -375,7 +375,7 @@ func (s *Sandbox) handleScanPost(w http.ResponseWriter, r *http.Request) {
 // handleAvatar: GET /avatar/{openid} draws a simulated user's head image:
 // the first character of the nickname on a colour derived from the openid.
 func (s *Sandbox) handleAvatar(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.User(r.PathValue("openid"))
+	u, ok := s.userByAvatar(r.PathValue("id"))
 	if !ok {
 		http.NotFound(w, r)
 		return
