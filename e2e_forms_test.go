@@ -40,9 +40,7 @@ func TestE2E_ReloadAfterFormsRepeatsNothing(t *testing.T) {
 		chromedp.Click(`[data-copy="#sendkey-url"]`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector('#sendkey-url-copied').textContent !== ''`, nil),
 		chromedp.Text(`#sendkey-url-copied`, &copied, chromedp.ByQuery),
-		chromedp.Evaluate(`navigator.clipboard.readText()`, &clip, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
-			return p.WithAwaitPromise(true)
-		}),
+		chromedp.Evaluate(`navigator.clipboard.readText()`, &clip, awaitPromise),
 	)
 	if err != nil {
 		t.Fatalf("generating the push URL: %v", err)
@@ -101,3 +99,7 @@ func TestE2E_ReloadAfterFormsRepeatsNothing(t *testing.T) {
 		t.Errorf("after a reload: %d tokens listed, token shown %d times; want 1 and 0", rows, tokenShown)
 	}
 }
+
+// awaitPromise makes chromedp.Evaluate wait for the promise the
+// expression returns.
+func awaitPromise(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }

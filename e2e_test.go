@@ -38,8 +38,15 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts headless Chromium and returns a tab context.
+// newBrowser starts headless Chromium and returns a tab context that
+// ends after 90 seconds.
 func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	return newBrowserFor(t, 90*time.Second)
+}
+
+// newBrowserFor is newBrowser for a test that needs longer than 90 s.
+func newBrowserFor(t *testing.T, limit time.Duration) context.Context {
 	t.Helper()
 	skipUnderShort(t, "drives headless Chromium (seconds per test)")
 	// Chromium's helper processes may still write to their profile for a
@@ -72,7 +79,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel3 := context.WithTimeout(ctx, limit)
 	t.Cleanup(cancel3)
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
