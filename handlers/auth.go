@@ -97,6 +97,9 @@ func (s *Server) signupPage(w http.ResponseWriter, r *http.Request) error {
 	if f := flashFrom(r).Form; f != nil && open {
 		// A refused sign-up, redirected here: the name typed and why.
 		form.Name, form.Error = f.Value("name"), f.Error
+		for k := range f.Fields {
+			form.Invalid = k
+		}
 	}
 	s.render(w, r, status, views.SignupPage(s.page(r, "注册"), form))
 	return nil
@@ -117,7 +120,7 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) error {
 	case e.Code == service.EInvalid || e.Code == service.EConflict:
 		// Back to the form (303) with the name and the problem; the
 		// passwords are not kept.
-		s.redirectFlash(w, r, "/signup", Flash{Form: &FormFlash{Values: url.Values{"name": {name}}, Error: e.Message}})
+		s.redirectFlash(w, r, "/signup", Flash{Form: &FormFlash{Values: url.Values{"name": {name}}, Error: e.Message, Fields: e.Fields}})
 		return nil
 	}
 	if err != nil {

@@ -140,13 +140,13 @@ func TestTimes_ShowTheirZone(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			app := newTestApp(t, func(c *testConfig) { c.Location = tt.loc })
 			admin := app.bindUser(t, "root")
+			token := admin.createToken("ci")
 			dateTime := regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d:\d\d` + regexp.QuoteMeta(tt.page))
-			for _, p := range []string{"/", "/admin"} {
+			for _, p := range []string{"/", "/admin/tokens"} {
 				if body := admin.get(p).Body; !dateTime.MatchString(body) {
 					t.Errorf("%s shows no time with %q", p, tt.page)
 				}
 			}
-			token := admin.createToken("ci")
 			r := app.api(t, "GET", "/api/v1/users", token, "")
 			users, _ := r.JSON["users"].([]any)
 			if len(users) == 0 {
