@@ -295,6 +295,8 @@ func TestE2E_AdminBroadcastsTemplateAndWatchesProgress(t *testing.T) {
 		chromedp.WaitVisible(`#preview-card`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector('#preview-card').textContent.includes('数据库备份完成')`, nil),
 		chromedp.Text(`#preview-card`, &preview, chromedp.ByQuery),
+		// 发送 is enabled once the live check has found nothing wrong.
+		chromedp.Poll(`!document.querySelector('#send').disabled`, nil),
 		chromedp.Click(`#send`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#progress-bar`, chromedp.ByQuery),
 	)

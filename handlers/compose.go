@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -67,17 +68,34 @@ func (s *Server) composeStateOf(ctx context.Context, f url.Values) (views.Compos
 }
 
 // composeLists fills in the recipients and templates to choose from, and
-// who a text message would not reach (outside the 48-hour window).
+// for customer-service text who it reaches now (their window).
 func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	people, err := s.Store.People(ctx)
 	if err != nil {
 		return err
 	}
+	windows, err := s.App.TextWindows(ctx)
+	if err != nil {
+		return err
+	}
 	for _, p := range people {
-		if p.Bound {
-			row := s.personRow(p)
-			c.Recipients = append(c.Recipients, row)
-			if c.Kind == store.KindText && !row.InWindow && (c.All || c.Selected[p.ID]) {
+		if !p.Bound {
+			continue
+		}
+		row := s.personRow(p, windows[p.ID])
+		c.Recipients = append(c.Recipients, row)
+		if !c.All && !c.Selected[p.ID] {
+			continue
+		}
+		c.Reach.Total++
+		if row.InWindow {
+			c.Reach.NowN++
+			if len(c.Reach.Now) < 5 {
+				c.Reach.Now = append(c.Reach.Now, fmt.Sprintf("%s（至 %s，还可 %d 条）", p.Name, row.WindowUntil, row.WindowLeft))
+			}
+		} else {
+			c.Reach.Rest++
+			if c.Kind == store.KindText {
 				c.OutsideWindow = append(c.OutsideWindow, p.Name)
 			}
 		}
@@ -89,6 +107,62 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	for _, t := range ts {
 		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
 	}
+	return nil
+}
+
+// composeProblems runs the send's own checks (service.CheckSend) on the
+// form as it stands: 发送 is disabled while a problem stands. Problems a
+// refused send reported (touched) show at once; the others once their
+// field is touched.
+func (s *Server) composeProblems(ctx context.Context, c *views.Compose, req service.SendRequest, touched map[string]string) error {
+	problems, err := s.App.CheckSend(ctx, req)
+	if err != nil {
+		return err
+	}
+	c.Errors, c.Touched = map[string]string{}, map[string]bool{}
+	for k, v := range problems {
+		c.Errors[k] = v
+	}
+	for k, v := range touched {
+		c.Errors[k], c.Touched[k] = v, true
+	}
+	// In the form's order: recipients, kind, template, its fields, link, text.
+	order := []string{"to", "kind", "template"}
+	for _, f := range c.Fields {
+		order = append(order, "data."+f.Key)
+	}
+	order = append(order, "url", "text")
+	seen := map[string]bool{}
+	for _, k := range order {
+		if msg, ok := c.Errors[k]; ok && !seen[k] {
+			seen[k] = true
+			c.Problems = append(c.Problems, msg)
+		}
+	}
+	for k, msg := range c.Errors { // anything else (data keys not in the template)
+		if !seen[k] {
+			c.Problems = append(c.Problems, msg)
+		}
+	}
+	return nil
+}
+
+// composeCheck answers the form's live check: each field's problem, who a
+// text reaches, and whether 发送 is enabled — all out of band.
+func (s *Server) composeCheck(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, req, err := s.composeState(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := s.composeLists(ctx, &c); err != nil {
+		return err
+	}
+	if err := s.composeProblems(ctx, &c, req, nil); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, views.ComposeCheck(c))
 	return nil
 }
 
@@ -120,12 +194,14 @@ func (s *Server) composePage(w http.ResponseWriter, r *http.Request) error {
 		// problem beside its field.
 		form, errs = f.Values, f.Fields
 	}
-	c, _, err := s.composeStateOf(r.Context(), form)
+	c, req, err := s.composeStateOf(r.Context(), form)
 	if err != nil {
 		return err
 	}
-	c.Errors = errs
 	if err := s.composeLists(r.Context(), &c); err != nil {
+		return err
+	}
+	if err := s.composeProblems(r.Context(), &c, req, errs); err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, views.ComposePage(s.page(r, "发送消息"), c))
@@ -137,7 +213,7 @@ func (s *Server) composeFields(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, views.TemplateFields(c.Fields, nil))
+	s.render(w, r, http.StatusOK, views.TemplateFields(c.Fields, nil, nil))
 	return nil
 }
 

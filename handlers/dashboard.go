@@ -30,7 +30,9 @@ func (s *Server) tokenView() views.TokenView {
 	return v
 }
 
-func (s *Server) personRow(p store.Person) views.PersonRow {
+// personRow is a user in the dashboard's table and the compose form's
+// list; w is their customer-service window (service.TextWindows).
+func (s *Server) personRow(p store.Person, w service.Window) views.PersonRow {
 	r := views.PersonRow{ID: p.ID, Name: p.Name, IsAdmin: p.IsAdmin, Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
 	if p.Bound {
 		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), s.fmtTime(p.BoundAt)
@@ -43,7 +45,10 @@ func (s *Server) personRow(p store.Person) views.PersonRow {
 	if !p.LastInteraction.IsZero() {
 		r.LastInteraction = s.fmtTime(p.LastInteraction)
 	}
-	r.InWindow = service.InWindow(s.Now(), p.LastInteraction, p.LastEvent)
+	r.InWindow, r.WindowLeft = w.Open, w.Left
+	if w.Open {
+		r.WindowUntil = s.fmtShort(w.Until)
+	}
 	return r
 }
 
@@ -61,6 +66,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	windows, err := s.App.TextWindows(ctx)
+	if err != nil {
+		return err
+	}
 	d := views.Dashboard{Token: s.tokenView(), Users: len(people)}
 	q := r.URL.Query()
 	d.Query = strings.TrimSpace(q.Get("q"))
@@ -68,7 +77,6 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		d.Query = string([]rune(d.Query)[:64])
 	}
 	var matched []store.Person
-	now := s.Now()
 	for _, p := range people {
 		if p.Bound {
 			d.Bound++
@@ -76,7 +84,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		if p.Following != nil && *p.Following {
 			d.Following++
 		}
-		if service.InWindow(now, p.LastInteraction, p.LastEvent) {
+		if windows[p.ID].Open {
 			d.InWindow++
 		}
 		if d.Query == "" || containsFold(p.Name, d.Query) || containsFold(p.Nickname, d.Query) {
@@ -90,7 +98,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	d.PageNo, _ = strconv.Atoi(q.Get("page"))
 	d.PageNo = min(max(d.PageNo, 1), d.Pages) // not a number, 0 or past the end: the nearest page
 	for _, p := range matched[(d.PageNo-1)*peoplePage : min(d.PageNo*peoplePage, len(matched))] {
-		d.People = append(d.People, s.personRow(p))
+		d.People = append(d.People, s.personRow(p, windows[p.ID]))
 	}
 	pageURL := func(n int) string {
 		v := url.Values{}

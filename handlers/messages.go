@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -104,6 +105,34 @@ func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.Del
 	return rows, hidden, nil
 }
 
+// splitFailures sorts a finished message's failures: those a retry can
+// fix, and texts that failed for a shut customer-service window, which a
+// template message to the same users reaches instead.
+func (s *Server) splitFailures(ctx context.Context, pr *views.Progress) error {
+	if !pr.Done || pr.Failed == 0 {
+		return nil
+	}
+	ds, err := s.Store.Deliveries(ctx, pr.MessageID)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"kind": {store.KindTemplate}, "to": {"users"}}
+	for _, d := range ds {
+		if d.State != store.StateFailed {
+			continue
+		}
+		if service.Retryable(d.ErrCode) {
+			pr.Retryable++
+		}
+		if service.TemplateInstead(d.ErrCode) && d.UserID != 0 {
+			pr.TemplateInstead++
+			q.Add("user", strconv.FormatInt(d.UserID, 10))
+		}
+	}
+	pr.TemplateURL = "/admin/compose?" + q.Encode()
+	return nil
+}
+
 func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.loadMessage(r)
 	if err != nil {
@@ -123,6 +152,9 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 		pv.Lines = views.TemplateLines(content, m.Data)
 	}
 	d := views.MessageDetail{Row: s.messageRow(r.Context(), m), Preview: pv, Deliveries: ds, Hidden: hidden}
+	if err := s.splitFailures(r.Context(), &d.Row.Progress); err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, views.MessagePage(s.page(r, fmt.Sprintf("消息 #%d", m.ID)), d))
 	return nil
 }
@@ -140,8 +172,12 @@ func (s *Server) messageProgress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	pr := progressOf(m)
+	if err := s.splitFailures(r.Context(), &pr); err != nil {
+		return err
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, views.MessageProgress(progressOf(m), ds, hidden))
+	s.render(w, r, http.StatusOK, views.MessageProgress(pr, ds, hidden))
 	return nil
 }
 

@@ -41,6 +41,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/compose", s.requireAdmin(s.handle(s.composePage)))
 	mux.Handle("GET /admin/compose/fields", s.requireAdmin(s.handle(s.composeFields)))
 	mux.Handle("POST /admin/compose/preview", s.requireAdmin(s.handle(s.composePreview)))
+	mux.Handle("POST /admin/compose/check", s.requireAdmin(s.handle(s.composeCheck)))
 	mux.Handle("POST /admin/compose", s.requireAdmin(s.handle(s.send)))
 	mux.Handle("GET /admin/messages", s.requireAdmin(s.handle(s.messages)))
 	mux.Handle("GET /admin/messages/{id}", s.requireAdmin(s.handle(s.message)))

@@ -20,6 +20,12 @@ func (s *Server) fmtTime(t time.Time) string {
 	return t.Format("2006-01-02 15:04:05") + " " + zoneLabel(t)
 }
 
+// fmtShort is a time within days of now: "05-01 15:04 北京时间".
+func (s *Server) fmtShort(t time.Time) string {
+	t = t.In(s.Config.Location)
+	return t.Format("01-02 15:04") + " " + zoneLabel(t)
+}
+
 // clock is a time of today as pages show it: "15:04:05 北京时间".
 func (s *Server) clock(t time.Time) string {
 	t = t.In(s.Config.Location)

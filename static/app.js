@@ -135,4 +135,31 @@
   document.addEventListener("htmx:afterRequest", function (e) {
     if (isPoller(e.detail) && e.detail.successful) connection(false);
   });
+
+  // Live-checked forms (compose): the server checks the whole form as it
+  // changes and fills each [data-field]'s .field-error; a field's error
+  // shows (app.css) and marks its controls aria-invalid only once the
+  // admin has touched that field.
+  function touch(e) {
+    var field = e.target.closest && e.target.closest("[data-field]");
+    if (field && !field.hasAttribute("data-touched")) {
+      field.setAttribute("data-touched", "");
+      markInvalid();
+    }
+  }
+  document.addEventListener("input", touch);
+  document.addEventListener("change", touch);
+  function markInvalid() {
+    document.querySelectorAll("[data-field]").forEach(function (field) {
+      var err = field.querySelector(".field-error");
+      var bad = field.hasAttribute("data-touched") && !!err && err.textContent.trim() !== "";
+      field.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(function (c) {
+        if (bad) c.setAttribute("aria-invalid", "true");
+        else c.removeAttribute("aria-invalid");
+      });
+    });
+  }
+  document.addEventListener("htmx:oobAfterSwap", markInvalid);
+  document.addEventListener("htmx:afterSwap", markInvalid);
+  document.addEventListener("DOMContentLoaded", markInvalid);
 })();

@@ -17,3 +17,17 @@ func TestSplitRID(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateLabels(t *testing.T) {
+	tpl := Template{Content: "{{first.DATA}}\n服务名称：{{thing1.DATA}}\n状态: {{phrase2.DATA}} 时间：{{time3.DATA}}\n{{remark.DATA}}"}
+	got := tpl.Labels()
+	want := map[string]string{"thing1": "服务名称", "phrase2": "状态", "time3": "时间"}
+	if len(got) != len(want) {
+		t.Fatalf("Labels() = %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("Labels()[%s] = %q, want %q", k, got[k], v)
+		}
+	}
+}
