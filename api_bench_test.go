@@ -39,6 +39,9 @@ func BenchmarkAPIPush(b *testing.B) {
 	db := filepath.Join(b.TempDir(), "wxpush.db")
 	// The per-token limit (50/s by default) would be what is measured.
 	env := map[string]string{"WXPUSH_DB": db, "WXPUSH_API_RATE": "1000000"}
+	if m := os.Getenv("WXBENCH_MAX_INFLIGHT"); m != "" {
+		env["WXPUSH_MAX_INFLIGHT"] = m
+	}
 	if w := os.Getenv("WXBENCH_WORKERS"); w != "" {
 		env["WXPUSH_WORKERS"] = w
 	}

@@ -14,11 +14,14 @@ import (
 	"time"
 
 	"github.com/wxpush/wxpush/handlers"
+	"github.com/wxpush/wxpush/metrics"
 	"github.com/wxpush/wxpush/outbox"
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/static"
 	"github.com/wxpush/wxpush/store"
+	"github.com/wxpush/wxpush/webhooks"
 	"github.com/wxpush/wxpush/wechat"
+	"github.com/wxpush/wxpush/wechat/sandbox"
 )
 
 // App is the server `wxpush serve` runs: the store, the listener, the HTTP
@@ -34,8 +37,12 @@ type App struct {
 	base    *url.URL
 	http    *http.Server
 	service *service.Service
+	sandbox *sandbox.Sandbox // sandbox mode: saves its state on Close
 	tokens  *wechat.TokenManager
 	outbox  *outbox.Outbox
+	hooks   *webhooks.Worker
+	metrics *metrics.Metrics // nil unless configured (app_metrics.go)
+	metLn   net.Listener     // WXPUSH_METRICS_ADDR's listener, or nil
 }
 
 // NewApp opens the database, listens and wires every part; nothing runs
@@ -83,7 +90,8 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 		if err != nil {
 			return nil, err
 		}
-		srv.Sandbox, client = sb, sbClient
+		a.sandbox, srv.Sandbox, client = sb, sb, sbClient
+		srv.Config.InAppCookie = sandbox.InAppCookie
 		if srv.Config.WXToken == "" {
 			srv.Config.WXToken = app.Token
 		}
@@ -96,29 +104,28 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 			OAuthBase: wechat.DefaultOAuthBase,
 		}
 	}
-	// One HTTP client for all WeChat calls, with enough idle connections for
-	// every outbox worker (the default keeps only 2 per host).
-	client.HTTP = &http.Client{
-		Timeout: 15 * time.Second,
-		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConns:        2 * c.Workers,
-			MaxIdleConnsPerHost: 2 * c.Workers,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: 10 * time.Second,
-			ForceAttemptHTTP2:   true,
-		},
-	}
+	client.HTTP = weChatHTTP(c) // app_proxy.go: WXPUSH_WECHAT_PROXY
 	if aesKey != "" {
 		if srv.Config.Crypter, err = wechat.NewCrypter(srv.Config.WXToken, aesKey, appID); err != nil {
 			return nil, fmt.Errorf("WX_ENCODING_AES_KEY: %w", err)
 		}
 	}
-	a.tokens = wechat.NewTokenManager(client, wechat.TokenOptions{Cache: tokenCache{a.store}, Log: log})
-	a.outbox = outbox.New(a.store, outbox.WeChatSender{Client: client, Tokens: a.tokens},
-		outbox.Config{Workers: c.Workers, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
+	a.tokens = wechat.NewTokenManager(client, wechat.TokenOptions{Cache: tokenCache{a.store}, Log: log, OnConflict: a.tokenConflict})
+	var sender outbox.Sender = outbox.WeChatSender{Client: client, Tokens: a.tokens}
+	var hookObs webhooks.Observer
+	if err := a.setupMetrics(client); err != nil {
+		return nil, err
+	}
+	if a.metrics != nil {
+		sender, hookObs = a.metrics.Sender(sender), a.metrics
+		srv.Metrics = a.metricsHandler()
+	}
+	a.outbox = outbox.New(a.store, sender,
+		outbox.Config{Workers: c.Workers, MaxInFlight: c.MaxInFlight, RatePerSecond: c.Rate, MaxAttempts: c.MaxAttempts}, log)
+	a.hooks = webhooks.New(a.store, webhooks.Config{Observer: hookObs}, log)
+	a.store.SetWebhookNotify(a.hooks.Notify)
 	a.service = service.New(service.Deps{Store: a.store, WeChat: client, Tokens: a.tokens, Outbox: a.outbox, Log: log},
-		service.Config{BaseURL: a.base, BindTTL: c.BindTTL, BindMode: c.BindMode, OAuthScope: c.OAuthScope, AutoReply: c.AutoReply})
+		service.Config{BaseURL: a.base, BindTTL: c.BindTTL, BindMode: c.BindMode, OAuthScope: c.OAuthScope, AutoReply: c.AutoReply, MaxBacklog: c.MaxBacklog})
 	srv.App, srv.Tokens = a.service, a.tokens
 	srv.Sessions = handlers.NewSessionStore(a.store, a.base.Scheme == "https")
 	a.http = &http.Server{
@@ -150,6 +157,12 @@ func (a *App) jobs() []job {
 				a.log.Error("outbox stopped", "err", err)
 			}
 		}},
+		{"metrics listener", a.serveMetrics},
+		{"webhooks", func(ctx context.Context) {
+			if err := a.hooks.Run(ctx); err != nil {
+				a.log.Error("webhooks stopped", "err", err)
+			}
+		}},
 		{"retention", func(ctx context.Context) {
 			a.store.RunRetention(ctx, a.cfg.retention(), time.Hour, func(p store.Pruned, err error) {
 				if err != nil {
@@ -157,7 +170,7 @@ func (a *App) jobs() []job {
 				} else if p != (store.Pruned{}) {
 					a.log.Info("retention: pruned", "messages", p.Messages, "deliveries", p.Deliveries,
 						"inbound_events", p.Inbound, "audit_entries", p.Audit, "pending_receipts", p.PendingReceipts, "idempotency_keys", p.IdempotencyKeys,
-						"sessions", p.Sessions, "bind_tokens", p.BindTokens)
+						"sessions", p.Sessions, "bind_tokens", p.BindTokens, "webhook_events", p.Webhooks)
 				}
 			})
 		}},
@@ -231,6 +244,17 @@ func (a *App) Close() error {
 	if a.ln != nil {
 		if err := a.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
+		}
+	}
+	if a.metLn != nil {
+		if err := a.metLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if a.sandbox != nil {
+		// After the HTTP server's shutdown, before the store closes.
+		if err := a.sandbox.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sandbox: saving its state: %w", err))
 		}
 	}
 	if a.store != nil {

@@ -38,17 +38,23 @@ type config struct {
 	LogFormat   string
 	BindMode    string  // auto, qrcode, oauth
 	AutoReply   string  // passive reply to other text messages
-	Workers     int     // outbox workers (0 until check picks the default)
+	Workers     int     // outbox: sends in flight to start with and the minimum (0 until check picks the default)
+	MaxInFlight int     // WXPUSH_MAX_INFLIGHT: ceiling of the outbox's adaptive in-flight sends
 	Rate        float64 // outbox sends per second; 0 = unlimited
 	MaxAttempts int     // attempts before a transient failure is final
 	TZ          string  // WXPUSH_TZ: zone of the times pages show and the API returns ("" = Beijing time)
 	Location    *time.Location
+	MaxBacklog  int // WXPUSH_MAX_BACKLOG: queued deliveries past which programs' sends get 503; 0 = no limit
 
 	TrustedProxies     []netip.Prefix // WXPUSH_TRUSTED_PROXIES
 	APIRate            float64        // WXPUSH_API_RATE: API requests per second per token
 	SendKeyRate        int            // WXPUSH_SENDKEY_RATE: pushes per minute per personal send key
 	RetentionDays      int            // WXPUSH_RETENTION_DAYS: finished messages; 0 keeps them forever
 	AuditRetentionDays int            // WXPUSH_AUDIT_RETENTION_DAYS: audit log; 0 keeps it forever
+
+	WeChatProxy  *url.URL // WXPUSH_WECHAT_PROXY: the proxy for WeChat API calls only (app_proxy.go)
+	MetricsToken string   // WXPUSH_METRICS_TOKEN: /metrics on the main address, behind this bearer token
+	MetricsAddr  string   // WXPUSH_METRICS_ADDR: /metrics on a listener of its own, loopback clients only
 }
 
 // loadDotEnv reads KEY=VALUE lines from path. A missing file is not an
@@ -156,9 +162,18 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 		}
 		return f
 	}
-	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 0)), "concurrent sends, 0 = 16 against WeChat, 2 against the sandbox (WXPUSH_WORKERS)")
+	fs.IntVar(&c.Workers, "workers", int(num("WXPUSH_WORKERS", 0)), "sends in flight to start with and at least; the outbox adapts from there up to -max-inflight. 0 = 16 against WeChat, 2 against the sandbox (WXPUSH_WORKERS)")
+	fs.IntVar(&c.MaxInFlight, "max-inflight", int(num("WXPUSH_MAX_INFLIGHT", 256)), "most sends in flight the outbox grows to while WeChat answers in time, 0 = 256 (WXPUSH_MAX_INFLIGHT)")
 	fs.Float64Var(&c.Rate, "rate", num("WXPUSH_RATE", 0), "sends per second, 0 = unlimited (WXPUSH_RATE)")
 	c.MaxAttempts = int(num("WXPUSH_MAX_ATTEMPTS", 6))
+	if v := env("WXPUSH_MAX_BACKLOG"); v != "" {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 0 {
+			err = errors.Join(err, fmt.Errorf("WXPUSH_MAX_BACKLOG=%q: want a whole number of deliveries, 0 for no limit", v))
+		} else {
+			c.MaxBacklog = n
+		}
+	}
 	c.APIRate = num("WXPUSH_API_RATE", 50)
 	c.SendKeyRate = int(num("WXPUSH_SENDKEY_RATE", 30))
 	c.BindTTL = dur("WXPUSH_BIND_TTL", 10*time.Minute)
@@ -177,6 +192,16 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	}
 	c.RetentionDays = days("WXPUSH_RETENTION_DAYS", 90)
 	c.AuditRetentionDays = days("WXPUSH_AUDIT_RETENTION_DAYS", 365)
+	if v := env("WXPUSH_WECHAT_PROXY"); v != "" {
+		u, perr := url.Parse(v)
+		if perr != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5") || u.Host == "" {
+			err = errors.Join(err, fmt.Errorf("WXPUSH_WECHAT_PROXY: want a proxy URL such as http://10.0.0.2:3128 or socks5://127.0.0.1:1080"))
+		} else {
+			c.WeChatProxy = u
+		}
+	}
+	c.MetricsToken = env("WXPUSH_METRICS_TOKEN")
+	c.MetricsAddr = env("WXPUSH_METRICS_ADDR")
 	var perr error
 	if c.TrustedProxies, perr = handlers.ParseTrustedProxies(env("WXPUSH_TRUSTED_PROXIES")); perr != nil {
 		err = errors.Join(err, perr)
@@ -224,6 +249,15 @@ func (c *config) check() error {
 	if c.Workers < 0 || c.Workers > 1000 {
 		return fmt.Errorf("WXPUSH_WORKERS=%d: want 1 to 1000, or 0 for the default", c.Workers)
 	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 256
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > 4096 {
+		return fmt.Errorf("WXPUSH_MAX_INFLIGHT=%d: want 1 to 4096, or 0 for the default (256)", c.MaxInFlight)
+	}
+	if c.Workers > c.MaxInFlight {
+		return fmt.Errorf("WXPUSH_WORKERS=%d is over WXPUSH_MAX_INFLIGHT=%d: the starting number of sends in flight cannot exceed the ceiling", c.Workers, c.MaxInFlight)
+	}
 	if c.Workers == 0 {
 		// A send to WeChat is a network round trip, mostly waiting: 16 keep
 		// that many in flight for little CPU. The built-in sandbox answers
@@ -231,10 +265,13 @@ func (c *config) check() error {
 		// once deliver as fast as 16 (about 4,000/s here), and the other
 		// 14 only take CPU from accepting API calls (API push benchmark,
 		// 64 clients: p99 27 ms at 16, 18 ms at 2; docs/benchmarks.md).
-		c.Workers = 16
+		c.Workers = min(16, c.MaxInFlight)
 		if c.Sandbox {
-			c.Workers = 2
+			c.Workers = min(2, c.MaxInFlight)
 		}
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		return fmt.Errorf("WXPUSH_METRICS_TOKEN is too short (%d characters): use 16 or more random characters", len(c.MetricsToken))
 	}
 	if c.AESKey != "" && len(c.AESKey) != 43 {
 		return fmt.Errorf("WX_ENCODING_AES_KEY must be 43 characters (it has %d)", len(c.AESKey))
@@ -277,12 +314,14 @@ func loopbackAddress(addr string) bool {
 
 // retention is what serve prunes, hourly: finished messages after
 // WXPUSH_RETENTION_DAYS, WeChat's pushes after 7 days (they only serve to
-// drop WeChat's retries), the audit log after WXPUSH_AUDIT_RETENTION_DAYS.
+// drop WeChat's retries), the audit log after WXPUSH_AUDIT_RETENTION_DAYS,
+// webhook events 30 days after they were created (once delivered or given up).
 func (c *config) retention() store.Retention {
 	const day = 24 * time.Hour
 	return store.Retention{
 		Messages: time.Duration(c.RetentionDays) * day,
 		Inbound:  7 * day,
 		Audit:    time.Duration(c.AuditRetentionDays) * day,
+		Webhooks: 30 * day,
 	}
 }

@@ -195,7 +195,7 @@ func TestE2E_EveryPageFitsAPhone(t *testing.T) {
 		{name: "admin-messages", path: "/admin/messages", ready: "#messages"},
 		{name: "admin-message", path: msgPath, ready: "#deliveries"},
 		{name: "admin-templates", path: "/admin/templates", ready: "#sync-templates"},
-		{name: "admin-tokens-new", path: "/admin/tokens", prepare: post("/admin/tokens", map[string]string{"name": "CI 部署"}), ready: "#new-token"},
+		{name: "admin-tokens-new", path: "/admin/tokens", prepare: post("/admin/tokens", map[string]string{"name": "CI 部署", "scopes": "send"}), ready: "#new-token"},
 		{name: "admin-tokens", path: "/admin/tokens", ready: "#tokens"},
 		{name: "not-found", path: "/no-such-page", ready: "h1"},
 		{name: "phone-result-error", path: "/wechat/oauth/callback?state=nope&code=x", ready: "#phone-result"},

@@ -501,3 +501,178 @@ func TestE2E_ComposeFiltersRecipients(t *testing.T) {
 		t.Errorf("ticked %q, want user00 kept through filtering", ticked)
 	}
 }
+
+// TestE2E_MarkdownNotificationOpensInThePhone: the admin composes a
+// Markdown notification (the preview shows the card and the rendered
+// page), sends it, and the simulated phone — at a phone's 390 px — shows
+// the card, whose 详情 opens the detail page inside the phone's browser:
+// the whole content, rendered, with nothing wider than the screen but the
+// code block and the table, which scroll by themselves.
+func TestE2E_MarkdownNotificationOpensInThePhone(t *testing.T) {
+	ctx := newBrowser(t)
+	base := startApp(t, nil)
+	signUpInBrowser(t, ctx, base, "root")
+	bindInPhone(t, ctx, "王小二")
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/admin/templates"),
+		chromedp.WaitVisible(`#sync-templates`, chromedp.ByQuery),
+		chromedp.Click(`#sync-templates`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#flash`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("syncing templates: %v", err)
+	}
+	long := strings.Repeat("很长的一行日志没有空格", 12)
+	content := "## 构建 #42 失败\n\n**main** 分支的测试没有通过。\n\n| 包 | 结果 | 耗时 |\n|---|---|---|\n| store | 失败 | 0.42s |\n| handlers | 通过 | 12.8s |\n\n" +
+		"```\nFAIL github.com/wxpush/wxpush/store TestPrune " + strings.Repeat("x", 120) + "\n```\n\n" + long + "\n\n<script>document.title='pwned'</script>"
+	var preview string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(base+"/admin/compose"),
+		chromedp.WaitVisible(`#kind-notification`, chromedp.ByQuery),
+		chromedp.Click(`#kind-notification`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#note-title`, chromedp.ByQuery),
+		chromedp.SendKeys(`#note-title`, "CI 构建失败", chromedp.ByQuery),
+		chromedp.SetValue(`#note-content`, content, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#note-content').dispatchEvent(new Event('input', {bubbles: true}))`, nil),
+		chromedp.Poll(`(() => { const p = document.querySelector('#preview-page'); return p && p.querySelector('table') && p.querySelector('strong') })()`, nil),
+		chromedp.Text(`#preview`, &preview, chromedp.ByQuery),
+		// 发送 is enabled once the live check has seen the title.
+		chromedp.WaitEnabled(`#send`, chromedp.ByQuery),
+		chromedp.Click(`#send`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#progress[data-done="true"]`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("composing: %v (preview %q)", err, preview)
+	}
+	if !strings.Contains(preview, "CI 构建失败") || !strings.Contains(preview, "构建 #42 失败 main 分支") {
+		t.Errorf("preview %q: want the card's title and summary", preview)
+	}
+
+	// The phone, at 390 px.
+	var card, cardLink string
+	err = chromedp.Run(ctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(base+"/sandbox/phone"),
+		chromedp.WaitVisible(`#users`, chromedp.ByQuery),
+		chromedp.Click(`//a[contains(., '王小二')]`, chromedp.BySearch),
+		chromedp.WaitVisible(`#messages .msg-template a.more`, chromedp.ByQuery),
+		chromedp.Text(`#messages .msg-template`, &card, chromedp.ByQuery),
+		chromedp.AttributeValue(`#messages .msg-template a.more`, "data-url", &cardLink, nil, chromedp.ByQuery),
+		chromedp.Click(`#messages .msg-template a.more`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#webview`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	if !strings.Contains(card, "CI 构建失败") || !strings.Contains(card, cardLink) || !strings.Contains(cardLink, "/m/") {
+		t.Fatalf("card %q, link %q: want the title and the detail page's link", card, cardLink)
+	}
+	doc := `document.querySelector('#webview').contentDocument`
+	var page struct {
+		Title, Time, Text, DocTitle string
+		Strong, Rows, Scripts       int
+		FrameWidth, DocWidth        int
+		PreScrolls, TableScrolls    bool
+	}
+	err = chromedp.Run(ctx,
+		chromedp.Poll(doc+`.querySelector('#detail-content table') !== null`, nil),
+		chromedp.Evaluate(`(() => {
+			const d = `+doc+`, w = document.querySelector('#webview').contentWindow;
+			const pre = d.querySelector('#detail-content pre'), table = d.querySelector('#detail-content table');
+			return {
+				Title: d.querySelector('#detail-title').textContent, Time: d.querySelector('#detail-time').textContent,
+				Text: d.querySelector('#detail-content').textContent, DocTitle: d.title,
+				Strong: d.querySelectorAll('#detail-content strong').length, Rows: table.querySelectorAll('tr').length,
+				Scripts: d.querySelectorAll('#detail-content script').length,
+				FrameWidth: w.innerWidth, DocWidth: d.documentElement.scrollWidth,
+				PreScrolls: pre.scrollWidth > pre.clientWidth, TableScrolls: table.scrollWidth > table.clientWidth,
+			};
+		})()`, &page),
+	)
+	if err != nil {
+		t.Fatalf("detail page in the phone: %v", err)
+	}
+	if page.Title != "CI 构建失败" || page.Time == "" || page.Strong != 1 || page.Rows != 3 || page.Scripts != 0 || page.DocTitle == "pwned" {
+		t.Errorf("detail page %+v", page)
+	}
+	if !strings.Contains(page.Text, long) || !strings.Contains(page.Text, "FAIL github.com/wxpush/wxpush/store") {
+		t.Errorf("the content did not arrive whole: %q", page.Text)
+	}
+	if page.FrameWidth > 390 || page.FrameWidth < 300 {
+		t.Errorf("the phone's browser is %d px wide, want the 390 px screen", page.FrameWidth)
+	}
+	if page.DocWidth > page.FrameWidth {
+		t.Errorf("the page is %d px wide in a %d px screen: it scrolls sideways", page.DocWidth, page.FrameWidth)
+	}
+	if !page.PreScrolls {
+		t.Error("the long code line does not scroll inside its block")
+	}
+}
+
+// TestE2E_PhoneTapsATopicLinkAndSubscribes: the admin makes a topic; the
+// simulated user opens its link in the phone, where WeChat's silent web
+// authorization names them, and subscribes with one tap; the account page
+// then shows the subscription.
+func TestE2E_PhoneTapsATopicLinkAndSubscribes(t *testing.T) {
+	ctx := newBrowser(t)
+	base := startApp(t, nil)
+	signUpInBrowser(t, ctx, base, "root")
+	bindInPhone(t, ctx, "王小二")
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(base+"/admin/topics"),
+		chromedp.WaitVisible(`#topic-slug`, chromedp.ByQuery),
+		chromedp.SendKeys(`#topic-slug`, "ops", chromedp.ByQuery),
+		chromedp.SendKeys(`#topic-name-input`, "运维告警", chromedp.ByQuery),
+		chromedp.Click(`#create-topic`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#topic-link`, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("creating the topic: %v", err)
+	}
+	// The phone has no session of the site: sign this browser out.
+	if err := chromedp.Run(ctx, chromedp.Click(`#logout`, chromedp.ByQuery), chromedp.WaitVisible(`input[name=password]`, chromedp.ByQuery)); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	doc := `document.querySelector('#webview').contentDocument`
+	var state, who string
+	err = chromedp.Run(ctx,
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(base+"/sandbox/phone"),
+		chromedp.WaitVisible(`#users`, chromedp.ByQuery),
+		chromedp.Click(`//a[contains(., '王小二')]`, chromedp.BySearch),
+		chromedp.WaitVisible(`#open-url`, chromedp.ByQuery),
+		chromedp.SendKeys(`#open-url`, base+"/t/ops", chromedp.ByQuery),
+		chromedp.Click(`#open-link`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#webview`, chromedp.ByQuery),
+		chromedp.Poll(doc+`.querySelector('#topic-subscribe') !== null`, nil),
+		chromedp.Evaluate(doc+`.querySelector('#topic-subscribe').click()`, nil),
+		chromedp.Poll(doc+`.querySelector('#flash') !== null`, nil),
+		chromedp.Evaluate(doc+`.querySelector('#topic-state').textContent`, &state),
+		chromedp.Evaluate(doc+`.querySelector('#topic-user').textContent`, &who),
+	)
+	if err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	if state != "已订阅" || who != "账号：root" {
+		t.Fatalf("topic state %q for %q after the tap: want root subscribed, identified by WeChat", state, who)
+	}
+	var topics string
+	err = chromedp.Run(ctx,
+		chromedp.EmulateViewport(1200, 900),
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(`input[name=password]`, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=name]`, "root", chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=password]`, "password-root", chromedp.ByQuery),
+		chromedp.Submit(`input[name=password]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#binding-state`, chromedp.ByQuery),
+		chromedp.Navigate(base+"/"),
+		chromedp.WaitVisible(`#topics`, chromedp.ByQuery),
+		chromedp.Text(`#topics`, &topics, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(topics, "运维告警") || !strings.Contains(topics, "退订") {
+		t.Errorf("account page topics %q: want 运维告警 subscribed", topics)
+	}
+}

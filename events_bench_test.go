@@ -19,7 +19,7 @@ import (
 )
 
 // BenchmarkEventIngest plays WeChat's servers pushing messages and events
-// to POST /wechat over loopback, signed and AES-encrypted (safe mode, §8):
+// to POST /wechat over loopback, signed and AES-encrypted (safe mode, docs/wechat.md §8):
 // 20,000 distinct pushes from 64 concurrent connections, plus 10 % resent
 // (WeChat's retries), which must be de-duplicated. It reports pushes/s and
 // latency percentiles, and fails unless the stored count equals the number

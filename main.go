@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -172,8 +171,9 @@ type sandboxApp struct {
 // newSandbox starts the emulator as the app's official account. It pushes
 // events to this server's /wechat in safe mode (the sandbox's own
 // EncodingAESKey unless WX_ENCODING_AES_KEY is set), which the real test
-// account cannot do.
-func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, self string) (http.Handler, *wechat.Client, sandboxApp, error) {
+// account cannot do. Its state is kept in the database, so a restart keeps
+// its users bound; the caller closes it before the store.
+func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, self string) (*sandbox.Sandbox, *wechat.Client, sandboxApp, error) {
 	raw, err := st.EnsureSetting(ctx, "sandbox_app", func() []byte {
 		b, _ := json.Marshal(sandboxApp{
 			AppID:  "wxsandbox" + strings.ToLower(store.RandomToken(9)),
@@ -205,13 +205,12 @@ func newSandbox(ctx context.Context, st *store.Store, c *config, base *url.URL, 
 		ServerURL:      "http://" + self + "/wechat",
 		ServerToken:    app.Token,
 		EncodingAESKey: app.AESKey,
+		Persistence:    st.SandboxState(),
+		// Like a test account's own free-form template: what personal push
+		// URLs (title + content) map onto out of the box.
+		Templates: []sandbox.Template{{Title: "消息通知", Content: "标题：{{title.DATA}}\n内容：{{content.DATA}}"}},
 	})
 	if err != nil {
-		return nil, nil, sandboxApp{}, err
-	}
-	// Like a test account's own free-form template: what personal push URLs
-	// (title + content) map onto out of the box.
-	if _, err := sb.AddTemplate("消息通知", "标题：{{title.DATA}}\n内容：{{content.DATA}}"); err != nil {
 		return nil, nil, sandboxApp{}, err
 	}
 	client := &wechat.Client{

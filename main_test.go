@@ -36,6 +36,15 @@ func (s *syncBuffer) String() string {
 // database and returns its base URL. The server stops when the test ends.
 func startApp(t testing.TB, env map[string]string, args ...string) string {
 	t.Helper()
+	base, _ := startStoppableApp(t, env, args...)
+	return base
+}
+
+// startStoppableApp is startApp that also returns a function stopping the
+// server as SIGTERM does (and checking that run returned nil), for tests
+// that restart it; it still stops when the test ends.
+func startStoppableApp(t testing.TB, env map[string]string, args ...string) (string, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	getenv := func(k string) string { return env[k] }
 	if env["WXPUSH_DB"] == "" {
@@ -54,20 +63,9 @@ func startApp(t testing.TB, env map[string]string, args ...string) string {
 		done <- run(ctx, append([]string{"serve", "-addr", "127.0.0.1:0"}, args...), getenv, strings.NewReader(""), pw, stderr)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		if t.Failed() {
-			// The server's own log explains most failures.
-			log := stderr.String()
-			if len(log) > 8000 {
-				log = "…" + log[len(log)-8000:]
-			}
-			t.Logf("server log:\n%s", log)
-		}
-	})
+	var once sync.Once
+	stop := func() { once.Do(func() { stopApp(t, cancel, done, stderr) }) }
+	t.Cleanup(stop)
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
@@ -80,13 +78,29 @@ func startApp(t testing.TB, env map[string]string, args ...string) string {
 	select {
 	case l := <-lines:
 		f := strings.Fields(strings.TrimPrefix(l, "wxpush listening on "))
-		return f[0]
+		return f[0], stop
 	case err := <-done:
+		done <- err // for stop
 		t.Fatalf("run exited before listening: %v\n%s", err, stderr)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("server did not start\n%s", stderr)
 	}
-	return ""
+	return "", stop
+}
+
+func stopApp(t testing.TB, cancel func(), done chan error, stderr *syncBuffer) {
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run: %v", err)
+	}
+	if t.Failed() {
+		// The server's own log explains most failures.
+		log := stderr.String()
+		if len(log) > 8000 {
+			log = "…" + log[len(log)-8000:]
+		}
+		t.Logf("server log:\n%s", log)
+	}
 }
 
 func TestRun_ServesSandboxModeWithoutConfiguration(t *testing.T) {
@@ -139,6 +153,10 @@ func TestRun_BadConfigValues(t *testing.T) {
 		{"negative workers", map[string]string{"WXPUSH_WORKERS": "-3"}, "WXPUSH_WORKERS"},
 		{"unknown time zone", map[string]string{"WXPUSH_TZ": "Mars/Olympus"}, "WXPUSH_TZ"},
 		{"the machine's zone", map[string]string{"WXPUSH_TZ": "Local"}, "WXPUSH_TZ"},
+		{"workers over the ceiling", map[string]string{"WXPUSH_WORKERS": "40", "WXPUSH_MAX_INFLIGHT": "32"}, "WXPUSH_MAX_INFLIGHT"},
+		{"ceiling too high", map[string]string{"WXPUSH_MAX_INFLIGHT": "5000"}, "WXPUSH_MAX_INFLIGHT"},
+		{"bad max backlog", map[string]string{"WXPUSH_MAX_BACKLOG": "lots"}, "WXPUSH_MAX_BACKLOG"},
+		{"negative max backlog", map[string]string{"WXPUSH_MAX_BACKLOG": "-1"}, "WXPUSH_MAX_BACKLOG"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -210,6 +228,8 @@ func TestConfig_WorkersDefaultFollowsTheEndpoint(t *testing.T) {
 		{"real WeChat", real, nil, 16},
 		{"set", map[string]string{"WXPUSH_WORKERS": "5"}, nil, 5},
 		{"flag", real, []string{"-workers", "40"}, 40},
+		{"a ceiling under the default", map[string]string{"WX_APP_ID": real["WX_APP_ID"], "WX_APP_SECRET": "s", "WX_TOKEN": "t",
+			"WXPUSH_BASE_URL": "https://push.example.com", "WXPUSH_MAX_INFLIGHT": "8"}, nil, 8},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

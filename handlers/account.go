@@ -26,6 +26,9 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 	if a.Sessions, err = s.sessionRows(r, u); err != nil {
 		return err
 	}
+	if a.Topics, err = s.accountTopics(ctx, u); err != nil {
+		return err
+	}
 	b, err := s.App.Binding(ctx, u.ID)
 	switch {
 	case err == nil:
@@ -39,8 +42,25 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, views.AccountPage(s.page(r, "我的账号"), a))
+	s.render(w, r, http.StatusOK, views.AccountPage(s.doneNotice(r, "我的账号", accountDone), a))
 	return nil
+}
+
+// accountDone is what the pages that redirect here with ?done= did.
+var accountDone = map[string]string{
+	"password": "密码已修改，其他设备上的登录已全部退出。",
+	"demoted":  "你已不再是管理员。",
+	"topic":    "订阅已更新。",
+}
+
+// doneNotice is s.page, with the notice of a redirect's ?done= when no
+// flash came with it.
+func (s *Server) doneNotice(r *http.Request, title string, done map[string]string) views.Page {
+	p := s.page(r, title)
+	if p.Notice == "" {
+		p.Notice = done[r.URL.Query().Get("done")]
+	}
+	return p
 }
 
 func (s *Server) unbind(w http.ResponseWriter, r *http.Request) error {

@@ -264,7 +264,11 @@ func TestAdmin_DashboardUsersAreSearchableAndPaged(t *testing.T) {
 		table, _, _ = strings.Cut(table, "</table>")
 		var names []string
 		for _, tr := range strings.Split(table, "<tr>")[2:] { // [0] before thead, [1] the header row
-			td, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(tr), "<td>"), "<")
+			td := strings.TrimPrefix(strings.TrimSpace(tr), "<td>")
+			if strings.HasPrefix(td, "<a ") { // the name links to the user's page
+				_, td, _ = strings.Cut(td, ">")
+			}
+			td, _, _ = strings.Cut(td, "<")
 			names = append(names, strings.TrimSpace(td))
 		}
 		return names

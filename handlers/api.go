@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 )
 
@@ -29,24 +30,39 @@ import (
 //go:embed openapi.json
 var openAPIDoc []byte
 
-// apiRoute is one endpoint of the API.
+// apiRoute is one endpoint of the API. Every route is Public, or names
+// the Scope a token needs, or is AnyScope (any valid token); a test over
+// apiRoutes holds every route to that.
 type apiRoute struct {
 	Method, Pattern string
-	Public          bool // needs no token
+	Public          bool   // needs no token
+	Scope           string // store.ScopeSend, ScopeRead or ScopeManage
+	AnyScope        bool   // any valid token, whatever its scopes
 	Handle          func(s *Server, w http.ResponseWriter, r *http.Request, tok store.APIToken) error
 }
 
 // apiRoutes is every endpoint; routes.go registers them and a test checks
 // openapi.json against this table.
 var apiRoutes = []apiRoute{
-	{Method: "POST", Pattern: "/api/v1/messages", Handle: (*Server).apiSend},
-	{Method: "GET", Pattern: "/api/v1/messages/{id}", Handle: (*Server).apiMessage},
-	{Method: "GET", Pattern: "/api/v1/users", Handle: (*Server).apiUsers},
+	{Method: "POST", Pattern: "/api/v1/messages", Scope: store.ScopeSend, Handle: (*Server).apiSend},
+	{Method: "GET", Pattern: "/api/v1/messages/{id}", Scope: store.ScopeRead, Handle: (*Server).apiMessage},
+	{Method: "GET", Pattern: "/api/v1/users", Scope: store.ScopeRead, Handle: (*Server).apiUsers},
+	{Method: "POST", Pattern: "/api/v1/webhooks", Scope: store.ScopeManage, Handle: (*Server).apiCreateWebhook},
+	{Method: "GET", Pattern: "/api/v1/webhooks", Scope: store.ScopeManage, Handle: (*Server).apiWebhooks},
+	{Method: "GET", Pattern: "/api/v1/webhooks/{id}", Scope: store.ScopeManage, Handle: (*Server).apiWebhook},
+	{Method: "DELETE", Pattern: "/api/v1/webhooks/{id}", Scope: store.ScopeManage, Handle: (*Server).apiDeleteWebhook},
+	{Method: "POST", Pattern: "/api/v1/webhooks/{id}/secret", Scope: store.ScopeManage, Handle: (*Server).apiRotateWebhookSecret},
+	{Method: "POST", Pattern: "/api/v1/webhooks/{id}/test", Scope: store.ScopeManage, Handle: (*Server).apiTestWebhook},
+	{Method: "GET", Pattern: "/api/v1/token", AnyScope: true, Handle: (*Server).apiTokenInfo},
+	{Method: "GET", Pattern: "/api/v1/topics", Scope: store.ScopeRead, Handle: (*Server).apiTopics},
+	{Method: "PUT", Pattern: "/api/v1/topics/{slug}/subscribers/{user}", Scope: store.ScopeManage, Handle: (*Server).apiSubscribe},
+	{Method: "DELETE", Pattern: "/api/v1/topics/{slug}/subscribers/{user}", Scope: store.ScopeManage, Handle: (*Server).apiUnsubscribe},
 	{Method: "GET", Pattern: "/api/v1/openapi.json", Public: true, Handle: (*Server).apiOpenAPI},
 }
 
-// apiMaxBody bounds a request body.
-const apiMaxBody = 64 << 10
+// apiMaxBody bounds a request body: room for a message's 64 KB of content
+// however it is escaped (the use case refuses more content with a 413).
+const apiMaxBody = 4 * service.MaxContentBytes
 
 // apiMaxUsers bounds the names in one send; {"all": true} has no limit.
 const apiMaxUsers = 1000
@@ -71,6 +87,13 @@ func (a *apiHandlers) handler(rt apiRoute) http.Handler {
 			var err error
 			if tok, err = s.apiAuthenticate(r); err != nil {
 				return err
+			}
+			// Every answer to a token says what it may do (scopes.go).
+			w.Header().Set("Wxpush-Token-Scopes", strings.Join(tok.Scopes, " "))
+			if !rt.AnyScope {
+				if err := service.RequireScope(tok, rt.Scope); err != nil {
+					return err
+				}
 			}
 			if ok, wait := a.limit.allow(tok.ID, s.Now()); !ok {
 				secs := max(1, int(math.Ceil(wait.Seconds())))

@@ -22,7 +22,7 @@ var newTokenRE = regexp.MustCompile(`id="new-token" class="copy">(wxp_[A-Za-z0-9
 // returns it.
 func (b *browser) createToken(name string) string {
 	b.t.Helper()
-	r := b.follow(b.post("/admin/tokens", url.Values{"name": {name}}))
+	r := b.follow(b.post("/admin/tokens", url.Values{"name": {name}, "scopes": {"send", "read", "manage"}}))
 	m := newTokenRE.FindStringSubmatch(r.Body)
 	if r.Status != http.StatusOK || m == nil {
 		b.t.Fatalf("create token %q: %d\n%s", name, r.Status, r.Body)
@@ -162,7 +162,12 @@ func TestAPI_InvalidSendsAreRefusedFieldByField(t *testing.T) {
 		{"text and template", `{"to":{"all":true},"text":"hi","template":{"id":"x"}}`, 400, "invalid_request", "template"},
 		{"neither text nor template", `{"to":{"all":true}}`, 400, "invalid_request", "text"},
 		{"empty text", `{"to":{"all":true},"text":"  "}`, 400, "invalid_request", "text"},
-		{"text too long", `{"to":{"all":true},"text":"` + strings.Repeat("长", 1000) + `"}`, 400, "invalid_request", "text"},
+		{"content without title", `{"to":{"all":true},"content":"x"}`, 400, "invalid_request", "title"},
+		{"title and text", `{"to":{"all":true},"title":"x","text":"y"}`, 400, "invalid_request", "title"},
+		{"empty title", `{"to":{"all":true},"title":" ","content":"x"}`, 400, "invalid_request", "title"},
+		{"content type", `{"to":{"all":true},"title":"x","content_type":"html"}`, 400, "invalid_request", "content_type"},
+		{"notification link", `{"to":{"all":true},"title":"x","url":"ftp://x"}`, 400, "invalid_request", "url"},
+		{"notification without template", `{"to":{"all":true},"title":"x","content":"y"}`, 503, "no_template", ""},
 		{"no template id", `{"to":{"all":true},"template":{"data":{}}}`, 400, "invalid_request", "template.id"},
 		{"unknown template", `{"to":{"all":true},"template":{"id":"nope"}}`, 400, "invalid_request", "template.id"},
 		{"missing template field", `{"to":{"all":true},"template":{"id":"` + status + `","data":{"phrase2":"正常","time3":"15:01"}}}`, 400, "invalid_request", "template.data.thing1"},
@@ -191,8 +196,19 @@ func TestAPI_InvalidSendsAreRefusedFieldByField(t *testing.T) {
 		})
 	}
 
-	t.Run("body over 64 KB", func(t *testing.T) {
-		r := app.api(t, "POST", "/api/v1/messages", token, `{"to":{"all":true},"text":"`+strings.Repeat("x", 70<<10)+`"}`)
+	t.Run("content over 64 KB", func(t *testing.T) {
+		for _, body := range []string{
+			`{"to":{"all":true},"text":"` + strings.Repeat("x", 70<<10) + `"}`,
+			`{"to":{"all":true},"title":"x","content":"` + strings.Repeat("长", 22<<10) + `"}`,
+		} {
+			r := app.api(t, "POST", "/api/v1/messages", token, body)
+			if r.Status != http.StatusRequestEntityTooLarge || r.errCode() != "too_large" || !strings.Contains(r.Body, "64 KB") {
+				t.Fatalf("status %d code %q\n%.300s", r.Status, r.errCode(), r.Body)
+			}
+		}
+	})
+	t.Run("body over 256 KB", func(t *testing.T) {
+		r := app.api(t, "POST", "/api/v1/messages", token, `{"to":{"all":true},"title":"x","content":"`+strings.Repeat("x", 260<<10)+`"}`)
 		if r.Status != http.StatusRequestEntityTooLarge || r.errCode() != "too_large" {
 			t.Fatalf("status %d code %q\n%.300s", r.Status, r.errCode(), r.Body)
 		}
@@ -467,7 +483,7 @@ func TestAPITokens_ShownOnceListedByPrefixRevocable(t *testing.T) {
 		t.Errorf("long name: %d (the refused name should stay in the form)", r.Status)
 	}
 
-	r := admin.follow(admin.post("/admin/tokens", url.Values{"name": {"CI 部署"}}))
+	r := admin.follow(admin.post("/admin/tokens", url.Values{"name": {"CI 部署"}, "scopes": {"send", "read", "manage"}}))
 	m := newTokenRE.FindStringSubmatch(r.Body)
 	if r.Status != http.StatusOK || m == nil || !strings.Contains(r.Body, "请立即复制，此令牌只显示这一次") {
 		t.Fatalf("create: %d\n%s", r.Status, r.Body)

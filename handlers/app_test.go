@@ -112,7 +112,7 @@ func newTestApp(t testing.TB, opts ...func(*testConfig)) *testApp {
 		t.Fatal(err)
 	}
 	cfg := testConfig{
-		Config:  handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken, Crypter: crypter},
+		Config:  handlers.Config{BaseURL: base, Sandbox: true, WXToken: testWXToken, Crypter: crypter, InAppCookie: sandbox.InAppCookie},
 		Service: service.Config{BaseURL: base, BindMode: "oauth"},
 	}
 	for _, o := range opts {

@@ -33,6 +33,13 @@ func (s *Server) composeStateOf(ctx context.Context, f url.Values) (views.Compos
 		TemplateID: f.Get("template_id"),
 		URL:        strings.TrimSpace(f.Get("url")),
 		Errors:     map[string]string{},
+		// The box is ticked unless a submitted form left it unticked.
+		Fallback: f.Get("fallback") == "1" || f.Get("fallback_shown") == "",
+		Note: views.NoteInput{Title: f.Get("title"), Content: f.Get("content"), ContentType: f.Get("content_type"),
+			Summary: f.Get("summary"), URL: strings.TrimSpace(f.Get("note_url"))},
+	}
+	if c.Note.ContentType == "" {
+		c.Note.ContentType = store.ContentMarkdown
 	}
 	if c.TemplateID == "" {
 		c.TemplateID = f.Get("template")
@@ -41,14 +48,29 @@ func (s *Server) composeStateOf(ctx context.Context, f url.Values) (views.Compos
 		c.Kind = store.KindTemplate
 	}
 	req := service.SendRequest{Kind: c.Kind, Text: c.Text, TemplateID: c.TemplateID, URL: c.URL, All: c.All,
-		Data: map[string]string{}}
+		Data: map[string]string{}, NoFallback: c.Kind == store.KindText && !c.Fallback}
+	if c.Kind == service.KindNotification {
+		n := c.Note
+		req.Title, req.Content, req.ContentType, req.Summary, req.URL = n.Title, n.Content, n.ContentType, n.Summary, n.URL
+	}
 	for _, v := range f["user"] {
 		if id, err := strconv.ParseInt(v, 10, 64); err == nil {
 			c.Selected[id] = true
 			req.UserIDs = append(req.UserIDs, id)
 		}
 	}
+	c.SelectedTopics = map[string]bool{}
+	for _, slug := range f["topic"] {
+		c.SelectedTopics[slug] = true
+		if !c.All {
+			req.Topics = append(req.Topics, slug)
+		}
+	}
 	c.Preview = views.Preview{Kind: c.Kind, Text: strings.TrimSpace(c.Text), Empty: true}
+	if c.Kind == service.KindNotification {
+		c.Preview = s.notificationPreview(ctx, c.Note)
+		return c, req, nil
+	}
 	if c.TemplateID != "" {
 		t, err := s.Store.Template(ctx, c.TemplateID)
 		if err == nil {
@@ -78,26 +100,33 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	if err != nil {
 		return err
 	}
+	var active []store.Person // bound and enabled: who can be sent to
 	for _, p := range people {
-		if !p.Bound {
+		if !p.Bound || p.Disabled() {
 			continue
 		}
 		row := s.personRow(p, windows[p.ID])
 		c.Recipients = append(c.Recipients, row)
+		active = append(active, p)
 		if !c.All && !c.Selected[p.ID] {
 			continue
 		}
-		c.Reach.Total++
+		c.Windows.Total++
 		if row.InWindow {
-			c.Reach.NowN++
-			if len(c.Reach.Now) < 5 {
-				c.Reach.Now = append(c.Reach.Now, fmt.Sprintf("%s（至 %s，还可 %d 条）", p.Name, row.WindowUntil, row.WindowLeft))
+			c.Windows.NowN++
+			if len(c.Windows.Now) < 5 {
+				c.Windows.Now = append(c.Windows.Now, fmt.Sprintf("%s（至 %s，还可 %d 条）", p.Name, row.WindowUntil, row.WindowLeft))
 			}
 		} else {
-			c.Reach.Rest++
+			c.Windows.Rest++
 			if c.Kind == store.KindText {
 				c.OutsideWindow = append(c.OutsideWindow, p.Name)
 			}
+		}
+	}
+	if c.Kind == store.KindText {
+		if err := s.fillReach(ctx, c, active); err != nil {
+			return err
 		}
 	}
 	ts, err := s.Store.Templates(ctx)
@@ -107,6 +136,11 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	for _, t := range ts {
 		c.Templates = append(c.Templates, views.TemplateOption{ID: t.ID, Title: t.Title})
 	}
+	topics, err := s.App.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	c.Topics = topicCounts(topics)
 	return nil
 }
 
@@ -131,7 +165,7 @@ func (s *Server) composeProblems(ctx context.Context, c *views.Compose, req serv
 	for _, f := range c.Fields {
 		order = append(order, "data."+f.Key)
 	}
-	order = append(order, "url", "text")
+	order = append(order, "title", "content", "content_type", "summary", "url", "text")
 	seen := map[string]bool{}
 	for _, k := range order {
 		if msg, ok := c.Errors[k]; ok && !seen[k] {
@@ -228,13 +262,25 @@ func (s *Server) composePreview(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	_, req, err := s.composeState(ctx, r)
+	c, req, err := s.composeState(ctx, r)
 	if err != nil {
 		return err
 	}
 	u, _ := userFrom(ctx)
 	m, err := s.App.Send(ctx, service.UserActor(u), req)
 	if se := service.AsError(err); err != nil && se.Fields != nil {
+		if se.Code == service.ETooLarge {
+			// Too large to carry back through a flash: answer 413 with
+			// the form shown again, each problem beside its field.
+			if err := s.composeLists(ctx, &c); err != nil {
+				return err
+			}
+			if err := s.composeProblems(ctx, &c, req, se.Fields); err != nil {
+				return err
+			}
+			s.render(w, r, http.StatusRequestEntityTooLarge, views.ComposePage(s.page(r, "发送消息"), c))
+			return nil
+		}
 		// Back to the form (303), filled in, each problem beside its field.
 		s.redirectFlash(w, r, "/admin/compose", Flash{Form: &FormFlash{Values: r.PostForm, Fields: se.Fields}})
 		return nil

@@ -25,7 +25,7 @@ func (s *Server) tokenView() views.TokenView {
 	st := s.Tokens.Status()
 	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: s.fmtTime(st.ExpiresAt)}
 	if !v.OK && st.LastError != "" {
-		v.Problem, v.Config = st.LastError, st.ConfigProblem
+		v.Problem, v.Config, v.EgressIP = st.LastError, st.ConfigProblem, st.EgressIP
 	}
 	return v
 }
@@ -33,7 +33,8 @@ func (s *Server) tokenView() views.TokenView {
 // personRow is a user in the dashboard's table and the compose form's
 // list; w is their customer-service window (service.TextWindows).
 func (s *Server) personRow(p store.Person, w service.Window) views.PersonRow {
-	r := views.PersonRow{ID: p.ID, Name: p.Name, IsAdmin: p.IsAdmin, Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
+	r := views.PersonRow{ID: p.ID, PublicID: p.PublicID, Name: p.Name, IsAdmin: p.IsAdmin, Disabled: p.Disabled(),
+		Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
 	if p.Bound {
 		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), s.fmtTime(p.BoundAt)
 	} else {
@@ -71,6 +72,9 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := views.Dashboard{Token: s.tokenView(), Users: len(people)}
+	if d.Conflict, err = s.conflictView(ctx); err != nil { // alerts.go
+		return err
+	}
 	q := r.URL.Query()
 	d.Query = strings.TrimSpace(q.Get("q"))
 	if utf8.RuneCountInString(d.Query) > 64 {
@@ -119,12 +123,18 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if d.PageNo < d.Pages {
 		d.NextURL = pageURL(d.PageNo + 1)
 	}
+	d.Backlog = s.dashboardBacklog(r.Context())
 	for _, pz := range s.App.Paused() {
 		d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: service.KindLabel(pz.Kind), Until: s.fmtTime(pz.Until), Reason: pz.Reason})
 	}
 	if d.Days, err = s.chartDays(ctx); err != nil {
 		return err
 	}
+	topics, err := s.App.Topics(ctx)
+	if err != nil {
+		return err
+	}
+	d.Topics = topicCounts(topics)
 	entries, err := s.Store.AuditLog(ctx, 20)
 	if err != nil {
 		return err
@@ -132,7 +142,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	for _, e := range entries {
 		d.Audit = append(d.Audit, views.AuditRow{At: s.fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
 	}
-	s.render(w, r, http.StatusOK, views.DashboardPage(s.page(r, "管理后台"), d))
+	s.render(w, r, http.StatusOK, views.DashboardPage(s.doneNotice(r, "管理后台", dashboardDone), d))
 	return nil
 }
 
@@ -164,9 +174,17 @@ func (s *Server) resumeOutbox(w http.ResponseWriter, r *http.Request) error {
 }
 
 var auditLabels = map[string]string{
-	"message.send": "发送消息", "message.retry": "重试投递", "outbox.resume": "恢复发送",
+	"message.send": "发送消息", "message.retry": "重试投递", "message.resend_unknown": "重发结果未知", "outbox.resume": "恢复发送",
 	"templates.sync": "同步模板", "sendkey.template": "设置推送模板", "signup.toggle": "注册设置",
 	"token.create": "创建 API 令牌", "token.revoke": "吊销 API 令牌",
+	"webhook.create": "添加 Webhook", "webhook.delete": "删除 Webhook", "webhook.rotate": "轮换 Webhook 密钥",
+	"wechat.token_conflict": "AppSecret 冲突",
+	"webhook.enable":        "启用 Webhook", "webhook.disable": "停用 Webhook", "webhook.test": "发送测试事件",
+	"password.change": "修改密码", "password.reset_link": "生成重置密码链接", "password.reset": "通过链接重置密码",
+	"user.disable": "停用账号", "user.enable": "启用账号", "user.promote": "设为管理员", "user.demote": "取消管理员",
+	"user.delete": "删除账号", "binding.unbind": "解除微信绑定",
+	"topic.create": "创建主题", "topic.update": "修改主题", "topic.delete": "删除主题",
+	"topic.subscribe": "订阅主题", "topic.unsubscribe": "退订主题",
 }
 
 func auditLabel(action string) string {
@@ -199,3 +217,6 @@ func (s *Server) chartDays(ctx context.Context) ([]views.DayBar, error) {
 	}
 	return out, nil
 }
+
+// dashboardDone is what the pages that redirect here with ?done= did.
+var dashboardDone = map[string]string{"deleted": "用户已删除。"}

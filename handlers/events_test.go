@@ -232,7 +232,7 @@ func TestReceive_ScanBindsInOneStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Not yet following: subscribe with qrscene_ (§3).
+	// Not yet following: subscribe with qrscene_ (docs/wechat.md §3).
 	reply := app.replyText(t, app.push(t, event("oScan1", "subscribe", "qrscene_bind_"+token), true, 0), true)
 	if !strings.Contains(reply, "已绑定账号「alice」") {
 		t.Fatalf("welcome reply %q", reply)

@@ -17,7 +17,7 @@ const (
 	readyTokenTimeout = 3 * time.Second
 	// readyRefetchAfter: after a failed token fetch, probes report that
 	// failure instead of asking WeChat again (fetches count against a
-	// daily quota, §1, and a load balancer may probe every few seconds).
+	// daily quota, docs/wechat.md §1, and a load balancer may probe every few seconds).
 	readyRefetchAfter = 30 * time.Second
 )
 
@@ -25,6 +25,8 @@ type readyCheck struct {
 	OK     bool        `json:"ok"`
 	Reason string      `json:"reason,omitempty"`
 	Paused []pauseInfo `json:"paused,omitempty"` // the outbox check: kinds WeChat's daily quota stopped
+	// The outbox check: the queue (backlog.go).
+	Backlog *apiBacklog `json:"backlog,omitempty"`
 }
 
 type pauseInfo struct {
@@ -53,7 +55,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	rep := readyReport{Status: "ready", Checks: map[string]readyCheck{
 		"database": s.checkDatabase(r.Context()),
 		"wechat":   s.checkWeChat(r.Context()),
-		"outbox":   s.checkOutbox(),
+		"outbox":   s.checkOutbox(r.Context()),
+		// alerts.go: another system fights over the AppSecret.
+		"token_conflict": s.checkTokenConflict(r.Context()),
 	}}
 	status := http.StatusOK
 	for _, c := range rep.Checks {
@@ -72,12 +76,24 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	enc.Encode(rep)
 }
 
-// checkOutbox reports sending paused by WeChat's daily quota (45009). It
-// stays ok: the instance still accepts work, which goes out when the quota
-// resets; the reason says why nothing moves meanwhile.
-func (s *Server) checkOutbox() readyCheck {
+// checkOutbox reports the queue, and sending paused by WeChat's daily
+// quota (45009). It stays ok: the instance still serves and accepts work
+// (past WXPUSH_MAX_BACKLOG, from people but not programs), which goes out
+// when the quota resets or the queue drains; the reason says why nothing
+// moves or what is refused meanwhile. Taking the instance out of a load
+// balancer would not make the queue drain faster.
+func (s *Server) checkOutbox(ctx context.Context) readyCheck {
 	c := readyCheck{OK: true}
 	var reasons []string
+	if b, err := s.App.Backlog(ctx); err != nil {
+		reasons = append(reasons, "backlog unknown: "+err.Error())
+	} else {
+		ab := s.apiBacklogOf(b)
+		c.Backlog = &ab
+		if ab.OverCapacity {
+			reasons = append(reasons, fmt.Sprintf("backlog of %d deliveries is over WXPUSH_MAX_BACKLOG (%d): API and push-URL sends are refused with 503", b.Depth, ab.MaxBacklog))
+		}
+	}
 	for _, p := range s.App.Paused() {
 		c.Paused = append(c.Paused, pauseInfo{Kind: p.Kind, Until: s.rfc3339(p.Until), Reason: p.Reason})
 		reasons = append(reasons, fmt.Sprintf("%s paused until %s (%s)", p.Kind, s.rfc3339(p.Until), p.Reason))

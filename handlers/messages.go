@@ -20,7 +20,7 @@ import (
 func progressOf(m store.Message) views.Progress {
 	c := m.Counts
 	p := views.Progress{MessageID: m.ID, Total: m.Total, Sent: c.Sent, Failed: c.Failed,
-		Pending: c.Pending(), Retrying: c.Retrying, Done: c.Pending() == 0}
+		Pending: c.Pending(), Retrying: c.Retrying, Unknown: c.Unknown, Done: c.Pending() == 0}
 	if m.Total > 0 {
 		p.Percent = c.Final() * 100 / m.Total
 	}
@@ -69,7 +69,7 @@ const maxListed = 500
 
 var stateLabels = map[string]string{
 	store.StateQueued: "排队中", store.StateSending: "发送中", store.StateSent: "已发送",
-	store.StateRetrying: "等待重试", store.StateFailed: "失败",
+	store.StateRetrying: "等待重试", store.StateFailed: "失败", store.StateUnknown: "结果未知",
 }
 
 func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.DeliveryRow, int, error) {
@@ -85,6 +85,7 @@ func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.Del
 		if d.MsgID != 0 {
 			row.MsgID = strconv.FormatInt(d.MsgID, 10)
 		}
+		row.ViaTemplate = d.Via == store.ViaTemplate
 		row.Error, row.Raw, row.RID = deliveryProblem(d.ErrCode, d.ErrMsg)
 		switch d.Receipt {
 		case store.ReceiptDelivered:
@@ -152,6 +153,13 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 		pv.Lines = views.TemplateLines(content, m.Data)
 	}
 	d := views.MessageDetail{Row: s.messageRow(r.Context(), m), Preview: pv, Deliveries: ds, Hidden: hidden}
+	d.Row.Progress.Backlog = s.messageBacklog(r.Context(), d.Row.Progress)
+	if page, err := s.App.PageOf(r.Context(), m.ID); err == nil {
+		d.PageURL = s.App.PageURL(page.Token)
+		d.Preview.Page = &views.PagePreview{Title: page.Title, Body: detailBody(page.Content, page.ContentType)}
+	} else if service.ErrorCode(err) != service.ENotFound {
+		return err
+	}
 	if err := s.splitFailures(r.Context(), &d.Row.Progress); err != nil {
 		return err
 	}
@@ -173,6 +181,7 @@ func (s *Server) messageProgress(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	pr := progressOf(m)
+	pr.Backlog = s.messageBacklog(r.Context(), pr)
 	if err := s.splitFailures(r.Context(), &pr); err != nil {
 		return err
 	}
@@ -209,4 +218,20 @@ func deliveryProblem(code int, errmsg string) (explain, raw, rid string) {
 		return "连接微信失败，或微信服务器出错。", errmsg, ""
 	}
 	return errmsg, "", ""
+}
+
+// resendUnknown re-queues the deliveries whose outcome is unknown: the
+// admin decided a possible duplicate is better than a possible loss.
+func (s *Server) resendUnknown(w http.ResponseWriter, r *http.Request) error {
+	id, err := service.ParseMessageID(r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	u, _ := userFrom(r.Context())
+	n, err := s.App.ResendUnknown(r.Context(), service.UserActor(u), id)
+	if err != nil {
+		return err
+	}
+	s.redirectFlash(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), Flash{Notice: fmt.Sprintf("已重新排队 %d 条结果未知的投递。", n)})
+	return nil
 }

@@ -55,11 +55,20 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 
 func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	csp := contentSecurityPolicy(s.Config.FollowQRURL)
+	// The sandbox's simulated phone shows pages in a frame of its own (its
+	// browser: the OAuth page, detail pages): sandbox pages may be framed
+	// by this site, nothing else may.
+	sandboxCSP := strings.Replace(csp, "frame-ancestors 'none'", "frame-ancestors 'self'", 1)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
+		if strings.HasPrefix(r.URL.Path, "/sandbox/") && s.Sandbox != nil {
+			h.Set("Content-Security-Policy", sandboxCSP)
+			h.Set("X-Frame-Options", "SAMEORIGIN")
+		} else {
+			h.Set("Content-Security-Policy", csp)
+			h.Set("X-Frame-Options", "DENY")
+		}
 		// Pages never leak their URL (OAuth code and state) to other sites.
 		h.Set("Referrer-Policy", "same-origin")
 		next.ServeHTTP(w, r)

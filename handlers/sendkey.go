@@ -13,50 +13,87 @@ import (
 	"strings"
 
 	"github.com/wxpush/wxpush/service"
+	"github.com/wxpush/wxpush/store"
 )
 
-// pushParams reads title, content (alias desp) and url from the query
-// (GET) or a form or JSON body (POST).
-func pushParams(r *http.Request) (title, content, link string, err error) {
+// pushMaxBody bounds a push's request body: room for MaxContentBytes of
+// content however it is encoded; the content itself is checked by the
+// use case (413 beyond 64 KB).
+const pushMaxBody = 4 * service.MaxContentBytes
+
+// pushParams reads a push from the query (GET) or a form or JSON body
+// (POST): title, content (or Server酱's desp, which Server酱 renders as
+// Markdown), content_type, short or summary, url.
+func pushParams(w http.ResponseWriter, r *http.Request) (service.Push, error) {
+	var p service.Push
+	var desp string
+	tooLarge := func(err error) error {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return apiErr(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("请求体超过 %d KB。", pushMaxBody>>10))
+		}
+		return nil
+	}
 	if r.Method == http.MethodPost {
 		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if ct == "application/json" {
 			var body struct {
-				Title   string `json:"title"`
-				Content string `json:"content"`
-				Desp    string `json:"desp"`
-				URL     string `json:"url"`
+				Title       string `json:"title"`
+				Content     string `json:"content"`
+				Desp        string `json:"desp"`
+				ContentType string `json:"content_type"`
+				Summary     string `json:"summary"`
+				Short       string `json:"short"`
+				URL         string `json:"url"`
 			}
-			dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, pushMaxBody))
 			if err := dec.Decode(&body); err != nil {
+				if e := tooLarge(err); e != nil {
+					return p, e
+				}
 				// The decoder's own words are Go's, in English: logged only.
-				return "", "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request",
-					Message: "请求体不是有效的 JSON：title、content（或 desp）、url 都应是字符串。", Err: err}
+				return p, &Error{Status: http.StatusBadRequest, Code: "invalid_request",
+					Message: "请求体不是有效的 JSON：title、content（或 desp）、content_type、summary（或 short）、url 都应是字符串。", Err: err}
 			}
-			if body.Content == "" {
-				body.Content = body.Desp
+			p = service.Push{Title: body.Title, Content: body.Content, ContentType: body.ContentType, Summary: body.Summary, URL: body.URL}
+			if p.Summary == "" {
+				p.Summary = body.Short
 			}
-			return strings.TrimSpace(body.Title), strings.TrimSpace(body.Content), strings.TrimSpace(body.URL), nil
-		}
-		r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
-		if err := r.ParseForm(); err != nil {
-			return "", "", "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "无法读取表单内容。", Err: err}
+			desp = body.Desp
+		} else {
+			r.Body = http.MaxBytesReader(w, r.Body, pushMaxBody)
+			if err := r.ParseForm(); err != nil {
+				if e := tooLarge(err); e != nil {
+					return p, e
+				}
+				return p, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "无法读取表单内容。", Err: err}
+			}
 		}
 	}
-	get := func(k string) string { return strings.TrimSpace(r.FormValue(k)) }
-	content = get("content")
-	if content == "" {
-		content = get("desp")
+	if p == (service.Push{}) && desp == "" {
+		get := r.FormValue
+		p = service.Push{Title: get("title"), Content: get("content"), ContentType: get("content_type"), Summary: get("summary"), URL: get("url")}
+		if p.Summary == "" {
+			p.Summary = get("short")
+		}
+		desp = get("desp")
 	}
-	return get("title"), content, get("url"), nil
+	if p.Content == "" && desp != "" {
+		p.Content = desp
+		if p.ContentType == "" {
+			p.ContentType = store.ContentMarkdown
+		}
+	}
+	return p, nil
 }
 
-// sendByKey pushes a template message to the key's owner: the personal
-// push URL that scripts, cron jobs and CI call (GET or POST). Answers are
-// JSON; errors keep the shape {"error": {"code", "message", "fields"}}.
+// sendByKey pushes a notification to the key's owner: the personal push
+// URL that scripts, cron jobs and CI call (GET or POST), also in
+// Server酱's path form /send/{key}.send. Answers are JSON; errors keep the
+// shape {"error": {"code", "message", "fields"}}.
 func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	u, err := s.App.SendKeyOwner(ctx, r.PathValue("key"))
+	u, err := s.App.SendKeyOwner(ctx, strings.TrimSuffix(r.PathValue("key"), ".send"))
 	if err != nil {
 		return err
 	}
@@ -69,16 +106,17 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	title, content, link, err := pushParams(r)
+	push, err := pushParams(w, r)
 	if err != nil {
 		return err
 	}
-	msg, err := s.App.PushToUser(ctx, u, service.Push{Title: title, Content: content, URL: link, Idempotency: idem})
+	push.Idempotency = idem
+	msg, err := s.App.PushToUser(ctx, u, push)
 	var se *service.Error
-	if errors.As(err, &se) && se.Fields != nil {
+	if errors.As(err, &se) && se.Fields != nil && se.Code != service.ETooLarge {
 		status := http.StatusBadRequest
-		if _, ok := se.Fields["to"]; ok {
-			status = http.StatusConflict // not bound
+		if _, ok := se.Fields["to"]; ok && len(se.Fields) == 1 {
+			status = http.StatusConflict // not bound, and nothing else wrong
 		}
 		return &Error{Status: status, Code: "invalid_request", Message: se.Message, Fields: se.Fields}
 	}
@@ -89,7 +127,11 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	markReplayed(w, idem)
-	writeJSON(w, http.StatusAccepted, map[string]any{"code": 0, "message": "ok", "data": map[string]any{"id": msg.ID}})
+	data := map[string]any{"id": msg.ID}
+	if msg.Page != nil {
+		data["url"] = s.App.PageURL(msg.Page.Token)
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"code": 0, "message": "ok", "data": data})
 	return nil
 }
 

@@ -32,6 +32,10 @@ type Config struct {
 	// Location is the zone of the times pages show and the API returns
 	// (WXPUSH_TZ) [Beijing time].
 	Location *time.Location
+	// InAppCookie, in sandbox mode, is the cookie the simulated phone's
+	// browser sets (sandbox.InAppCookie): pages treat framed requests
+	// that carry it as WeChat's in-app browser.
+	InAppCookie string
 
 	SendKeyPerMinute int     // pushes per minute per personal send key (burst 10) [30]
 	APIRatePerSecond float64 // API requests per second per token (burst: twice that) [50]
@@ -69,11 +73,13 @@ type Server struct {
 	Static   *static.Handler
 	Tokens   *wechat.TokenManager // token status for the dashboard and /readyz
 	Sandbox  http.Handler         // mounted at /sandbox/ in sandbox mode; nil otherwise
+	Metrics  http.Handler         // GET /metrics, token-checked; nil: metrics are not served here
 	Log      *slog.Logger
 	Config   Config
 	Now      func() time.Time
 
 	sendKeyLimit *bucketLimiter
+	topicTickets *topicTickets
 	loginLimit   *loginLimiter
 	signupLimit  *failureWindow
 	flashes      *flashStore
@@ -90,6 +96,7 @@ func New(s Server) *Server {
 	if s.Config.SendKeyPerMinute <= 0 {
 		s.Config.SendKeyPerMinute = 30
 	}
+	s.topicTickets = &topicTickets{}
 	s.sendKeyLimit = newBucketLimiter(float64(s.Config.SendKeyPerMinute)/60, 10)
 	if s.Config.APIRatePerSecond <= 0 {
 		s.Config.APIRatePerSecond = 50

@@ -98,6 +98,10 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		}
 	}
 	token, _, err := s.Store.CreateSession(ctx, uid, ClientIP(r), r.UserAgent())
+	if errors.Is(err, store.ErrUserDisabled) {
+		// Disabled by an admin since the password was checked.
+		return errorf(http.StatusForbidden, "账号已停用", "这个账号已被管理员停用，无法登录。")
+	}
 	if err != nil {
 		return err
 	}

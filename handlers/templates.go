@@ -21,7 +21,7 @@ func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
 	}
 	sk := views.SendKeyForm{}
 	if m, _, err := s.App.SendKeyTemplate(r.Context()); err == nil {
-		sk = views.SendKeyForm{TemplateID: m.TemplateID, TitleKey: m.TitleKey, ContentKey: m.ContentKey, Auto: m.Auto}
+		sk = views.SendKeyForm{TemplateID: m.TemplateID, TitleKey: m.TitleKey, ContentKey: m.ContentKey, TimeKey: m.TimeKey, Auto: m.Auto}
 	}
 	if f := flashFrom(r).Form; f != nil {
 		// A refused choice: show what was chosen, and why not.
@@ -54,6 +54,7 @@ func (s *Server) setSendKeyTemplate(w http.ResponseWriter, r *http.Request) erro
 		TemplateID: r.PostFormValue("template_id"),
 		TitleKey:   r.PostFormValue("title_key"),
 		ContentKey: r.PostFormValue("content_key"),
+		TimeKey:    r.PostFormValue("time_key"),
 	})
 	if e := service.AsError(err); err != nil && e.Code == service.EInvalid {
 		_ = r.ParseForm()
@@ -63,6 +64,6 @@ func (s *Server) setSendKeyTemplate(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	s.redirectFlash(w, r, "/admin/templates", Flash{Notice: "推送链接的模板已保存。"})
+	s.redirectFlash(w, r, "/admin/templates", Flash{Notice: "通知模板已保存。"})
 	return nil
 }

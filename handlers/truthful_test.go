@@ -192,7 +192,7 @@ func TestAPI_ErrorsAreChineseWithStableCodes(t *testing.T) {
 		{"bad fields", "POST", "/api/v1/messages", token, `{"to": {"all": true}, "text": ""}`, nil, "invalid_request"},
 		{"unknown user", "POST", "/api/v1/messages", token, `{"to": {"users": ["王五"]}, "text": "hi"}`, nil, "unknown_user"},
 		{"not bound", "POST", "/api/v1/messages", token, `{"to": {"users": ["unbound"]}, "text": "hi"}`, nil, "not_bound"},
-		{"too large", "POST", "/api/v1/messages", token, `{"text": "` + strings.Repeat("长", 30000) + `"}`, nil, "too_large"},
+		{"too large", "POST", "/api/v1/messages", token, `{"to": {"all": true}, "text": "` + strings.Repeat("长", 30000) + `"}`, nil, "too_large"},
 		{"bad idempotency key", "POST", "/api/v1/messages", token, `{}`, []string{"Idempotency-Key", "有空格 的键"}, "invalid_idempotency_key"},
 	}
 	goWords := regexp.MustCompile(`invalid character|json:|unexpected|EOF|looking for|cannot unmarshal|http:`)

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The vectors are from shared/wechat-api.md §8 (token 789 is the test app's).
+// The vectors are from docs/wechat.md §8 (token 789 is the test app's).
 func TestVerifyServerURL(t *testing.T) {
 	app := newTestApp(t)
 	app.Clock.Set(time.Unix(456, 0)) // the vectors' timestamp

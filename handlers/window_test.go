@@ -54,12 +54,13 @@ func TestCompose_TextShowsItsReachBeforeSending(t *testing.T) {
 	if !regexp.MustCompile(`选中的 2 位接收人中，<strong>1 位</strong>现在能收到客服消息`).MatchString(page) || !strings.Contains(page, "root（至 ") {
 		t.Errorf("compose (text) does not say who can receive it now:\n%s", page)
 	}
-	if !strings.Contains(page, `id="window-warning"`) || !strings.Contains(page, "其余 1 位不在客服消息窗口内") {
+	if !strings.Contains(page, `id="window-rest"`) || !strings.Contains(page, "其余 1 位不在客服消息窗口内") ||
+		!strings.Contains(page, `id="reach-summary"`) {
 		t.Error("compose (text) does not say what happens to the others")
 	}
 	// The live check, as the form posts it when 客服消息 is chosen.
 	r := admin.post("/admin/compose/check", url.Values{"kind": {"text"}, "to": {"all"}, "text": {""}}, "HX-Request", "true")
-	if !strings.Contains(r.Body, `id="reach" class="reach" hx-swap-oob="true"`) || !strings.Contains(r.Body, "其余 1 位") {
+	if !strings.Contains(r.Body, `id="windows" class="reach" hx-swap-oob="true"`) || !strings.Contains(r.Body, "其余 1 位") {
 		t.Errorf("the live check does not update the reach:\n%s", r.Body)
 	}
 	// Template messages have no window: nothing said.

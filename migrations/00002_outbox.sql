@@ -23,7 +23,7 @@ CREATE TABLE followers (
     openid              TEXT    PRIMARY KEY,
     following           INTEGER,               -- NULL: unknown
     follow_checked_at   INTEGER,
-    last_interaction_at INTEGER                -- opens the customer-service window (§4)
+    last_interaction_at INTEGER                -- opens the customer-service window (docs/wechat.md §4)
 ) STRICT;
 
 -- One row per send request ...

@@ -1,5 +1,5 @@
 -- +goose Up
--- Messages and events WeChat pushed to the server URL (§7). dedup_key makes
+-- Messages and events WeChat pushed to the server URL (docs/wechat.md §7). dedup_key makes
 -- WeChat's retries land once.
 CREATE TABLE inbound_events (
     id          INTEGER PRIMARY KEY,
@@ -15,7 +15,7 @@ CREATE TABLE inbound_events (
 CREATE INDEX inbound_events_received ON inbound_events(received_at);
 
 -- A follow, scan or menu click opens a 1-minute customer-service window;
--- a message from the user a 48-hour one (last_interaction_at) (§4).
+-- a message from the user a 48-hour one (last_interaction_at) (docs/wechat.md §4).
 ALTER TABLE followers ADD COLUMN last_event_at INTEGER;
 
 -- The delivery result WeChat reports later (TEMPLATESENDJOBFINISH):

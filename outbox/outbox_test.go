@@ -47,20 +47,57 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.off) }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.off += d; c.mu.Unlock() }
 
-func newHarness(t testing.TB, faults sandbox.Faults, n int) *harness {
+// harnessOption adjusts the sandbox's options once the store is open.
+type harnessOption func(h *harness, o *sandbox.Options)
+
+// persistSandbox keeps the sandbox's state in the harness's database, as
+// sandbox mode does.
+func persistSandbox(h *harness, o *sandbox.Options) { o.Persistence = h.st.SandboxState() }
+
+func newHarness(t testing.TB, faults sandbox.Faults, n int, opts ...harnessOption) *harness {
+	t.Helper()
+	return newHarnessWith(t, harnessOptions{faults: faults, users: n, sandbox: opts})
+}
+
+type harnessOptions struct {
+	faults sandbox.Faults
+	users  int
+	store  store.Options
+	// wrap, if set, stands between the client and the sandbox: a WeChat
+	// that misbehaves in ways the sandbox's faults do not cover.
+	wrap func(http.Handler) http.Handler
+	// sandbox options (e.g. persistSandbox)
+	sandbox []harnessOption
+}
+
+func newHarnessWith(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	ctx := context.Background()
+	faults, n := o.faults, o.users
 	h := &harness{t: t, dbPath: filepath.Join(t.TempDir(), "wxpush.db"), clock: &clock{}}
 	var err error
-	if h.st, err = store.Open(ctx, h.dbPath); err != nil {
+	if h.st, err = store.OpenWith(ctx, h.dbPath, o.store); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.st.Close() })
 	h.st.SetBcryptCost(bcrypt.MinCost)
-	if h.sb, err = sandbox.New(sandbox.Options{AppID: appID, AppSecret: secret, Faults: faults, Now: h.clock.Now}); err != nil {
+	so := sandbox.Options{AppID: appID, AppSecret: secret, Faults: faults, Now: h.clock.Now}
+	for _, opt := range o.sandbox {
+		opt(h, &so)
+	}
+	if h.sb, err = sandbox.New(so); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(h.sb)
+	t.Cleanup(func() {
+		if err := h.sb.Close(); err != nil {
+			t.Errorf("sandbox: %v", err)
+		}
+	})
+	var api http.Handler = h.sb
+	if o.wrap != nil {
+		api = o.wrap(h.sb)
+	}
+	ts := httptest.NewServer(api)
 	t.Cleanup(ts.Close)
 	h.client = &wechat.Client{AppID: appID, AppSecret: secret, APIBase: ts.URL, OAuthBase: ts.URL,
 		HTTP: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}}
@@ -237,7 +274,7 @@ func TestOutbox_TransientFaultsStillDeliverExactlyOnce(t *testing.T) {
 func TestOutbox_PermanentErrorsFailAtOnce(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{}, 6)
 	// Half the users unfollow (43004 for template messages). Following
-	// opened a 1-minute window (§4); two minutes later, with no message from
+	// opened a 1-minute window (docs/wechat.md §4); two minutes later, with no message from
 	// the users, text gets 45015.
 	h.clock.Advance(2 * time.Minute)
 	for _, u := range h.users[:3] {
@@ -281,7 +318,7 @@ func TestOutbox_DailyQuotaPausesWithoutSpinning(t *testing.T) {
 	h := newHarness(t, sandbox.Faults{DailyQuota: 5}, 20)
 	id, data := h.freeTemplate()
 	m := h.enqueue(service.SendRequest{Kind: store.KindTemplate, TemplateID: id, Data: data, All: true})
-	o := h.outbox(outbox.Config{Workers: 4})
+	o := h.outbox(outbox.Config{Workers: 4, MaxInFlight: 4})
 	run(t, o)
 	waitFor(t, "the pause", 20*time.Second, func() bool { return len(o.Paused()) == 1 })
 	time.Sleep(300 * time.Millisecond) // let it settle: a spinning outbox would keep calling
@@ -292,7 +329,7 @@ func TestOutbox_DailyQuotaPausesWithoutSpinning(t *testing.T) {
 		t.Errorf("45009 answers went from %d to %d while paused: the outbox keeps calling", before, after)
 	}
 	if after > 4 {
-		t.Errorf("%d calls answered 45009; a pause should stop after the in-flight ones (≤ workers)", after)
+		t.Errorf("%d calls answered 45009; a pause should stop after the in-flight ones (≤ MaxInFlight)", after)
 	}
 	got, _ := h.st.Message(context.Background(), m.ID)
 	if got.Counts.Sent != 5 || got.Counts.Pending() != 15 {

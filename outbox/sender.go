@@ -7,7 +7,7 @@ import (
 )
 
 // WeChatSender sends through the WeChat API with the shared access token;
-// the token manager refreshes and retries once on token errors (§1).
+// the token manager refreshes and retries once on token errors (docs/wechat.md §1).
 type WeChatSender struct {
 	Client *wechat.Client
 	Tokens *wechat.TokenManager

@@ -31,6 +31,22 @@ func checkSignup(name, password, password2 string) (field, msg string) {
 		return "name", "请填写用户名。"
 	case !validName.MatchString(name):
 		return "name", "用户名需为 2–32 个字符，只能包含字母、数字、汉字、下划线、点或短横线。"
+	}
+	return checkPassword(password, password2)
+}
+
+// CheckPassword validates a new password and its repetition — sign-up's
+// rule, also for changing and resetting a password — and returns the
+// message to show, or "" when acceptable.
+func CheckPassword(password, password2 string) string {
+	_, msg := checkPassword(password, password2)
+	return msg
+}
+
+// checkPassword is CheckPassword that also names the field at fault:
+// password or password2.
+func checkPassword(password, password2 string) (field, msg string) {
+	switch {
 	case utf8.RuneCountInString(password) < MinPasswordChars:
 		return "password", fmt.Sprintf("密码至少需要 %d 个字符。", MinPasswordChars)
 	case len(password) > MaxPasswordBytes:
@@ -102,7 +118,9 @@ func (s *Service) createUser(ctx context.Context, name, password, password2 stri
 	return u, err
 }
 
-// Login checks a name and password: EUnauthorized when they do not match.
+// Login checks a name and password: EUnauthorized when they do not match,
+// or — reason "account_disabled", told only to whoever knows the password
+// — when an admin disabled the account.
 func (s *Service) Login(ctx context.Context, name, password string) (store.User, error) {
 	u, err := s.store.Authenticate(ctx, strings.TrimSpace(name), password)
 	if errors.Is(err, store.ErrBadCredentials) {
@@ -110,6 +128,10 @@ func (s *Service) Login(ctx context.Context, name, password string) (store.User,
 	}
 	if err != nil {
 		return u, err
+	}
+	if u.Disabled() {
+		s.log.Info("login refused: account disabled", "user", u.PublicID)
+		return store.User{}, &Error{Code: EUnauthorized, Reason: "account_disabled", Message: "这个账号已被管理员停用，无法登录。如有疑问，请联系网站管理员。"}
 	}
 	s.log.Info("login", "user", u.PublicID)
 	return u, nil
@@ -121,6 +143,12 @@ const maxTokenName = 64
 // CreateAPIToken makes an admin API token and returns it (shown once; only
 // its hash is kept).
 func (s *Service) CreateAPIToken(ctx context.Context, by Actor, name string) (string, store.APIToken, error) {
+	return s.CreateScopedAPIToken(ctx, by, name, store.AllScopes)
+}
+
+// CreateScopedAPIToken is CreateAPIToken for a token limited to scopes
+// (at least one of store.AllScopes; see scopes.go).
+func (s *Service) CreateScopedAPIToken(ctx context.Context, by Actor, name string, scopes []string) (string, store.APIToken, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
@@ -129,11 +157,15 @@ func (s *Service) CreateAPIToken(ctx context.Context, by Actor, name string) (st
 		msg := fmt.Sprintf("名称最多 %d 个字符。", maxTokenName)
 		return "", store.APIToken{}, &Error{Code: EInvalid, Message: msg, Fields: map[string]string{"name": msg}}
 	}
-	token, t, err := s.store.CreateAPIToken(ctx, name, by.UserID)
+	scopes, err := CheckScopes(scopes)
+	if err != nil {
+		return "", store.APIToken{}, err
+	}
+	token, t, err := s.store.CreateScopedAPIToken(ctx, name, by.UserID, scopes)
 	if err != nil {
 		return "", t, err
 	}
-	s.audit(ctx, by, "token.create", fmt.Sprintf("API 令牌「%s」", t.Name), t.Prefix+"…")
+	s.audit(ctx, by, "token.create", fmt.Sprintf("API 令牌「%s」", t.Name), t.Prefix+"… "+strings.Join(t.Scopes, " "))
 	s.log.Info("api token created", "token", t.ID, "by", by.Name)
 	return token, t, nil
 }

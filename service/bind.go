@@ -107,9 +107,13 @@ func (s *Service) Binding(ctx context.Context, userID int64) (store.Binding, err
 // Unbind removes the user's binding (no binding is not an error).
 func (s *Service) Unbind(ctx context.Context, u store.User) error {
 	err := s.store.Unbind(ctx, u.ID)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
+	s.audit(ctx, UserActor(u), "binding.unbind", userTarget(u), "在网页上解除绑定")
 	s.log.Info("unbind", "user", u.PublicID)
 	return nil
 }

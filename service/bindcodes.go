@@ -73,6 +73,14 @@ func (c *liveBindCodes) forget(userID, tokenID int64) {
 	}
 }
 
+// drop forgets the user's remembered code (their binding codes were
+// deleted: the account was disabled or deleted).
+func (c *liveBindCodes) drop(userID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.codes, userID)
+}
+
 // BindCode is the code /bind shows: the user's live code while it is
 // unused and has more than a third of its lifetime left (time to scan it),
 // else a new one (StartBinding, within BindCodeLimit).

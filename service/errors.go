@@ -37,7 +37,8 @@ type Error struct {
 	Fields map[string]string
 	// Err is the cause: logged, never shown.
 	Err error
-	// RetryAt, for ETooMany, is when trying again can succeed.
+	// RetryAt, for ETooMany (and EUnavailable when it passes), is when
+	// trying again can succeed.
 	RetryAt time.Time
 }
 

@@ -60,10 +60,9 @@ func (s *Service) react(ctx context.Context, m wechat.Inbound) string {
 			return "请在电脑上登录 " + s.cfg.BaseURL.JoinPath("/bind").String() +
 				" ，用微信扫描页面上的二维码，即可把这个微信绑定到你的账号。"
 		case "状态":
-			if name, ok := s.boundName(ctx, m.FromUserName); ok {
-				return fmt.Sprintf("这个微信已绑定账号「%s」。", name)
-			}
-			return "这个微信还没有绑定账号。回复「绑定」了解如何绑定。"
+			return s.statusReply(ctx, m.FromUserName)
+		case "解绑":
+			return s.unbindByWeChat(ctx, m.FromUserName)
 		}
 		return s.cfg.AutoReply
 	}
@@ -107,5 +106,7 @@ func (s *Service) bindByScene(ctx context.Context, openid, token string) string 
 		return "绑定失败，请稍后重试。"
 	}
 	s.log.Info("bound by scan", "user", u.PublicID, "openid", wechat.MaskOpenID(openid))
-	return fmt.Sprintf("已绑定账号「%s」。之后的通知会推送到这个微信。", u.Name)
+	// Someone may have shown this WeChat's owner their own code to scan:
+	// say whose account it now is, and how to undo it in one reply.
+	return fmt.Sprintf("已绑定账号「%s」。之后的通知会推送到这个微信。如非本人操作，请回复「解绑」。", u.Name)
 }

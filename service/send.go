@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,7 +18,7 @@ import (
 // SendRequest is a send as every adapter describes it: the dashboard's
 // compose form, the API's body, `wxpush send`'s flags.
 type SendRequest struct {
-	Kind       string // store.KindText or store.KindTemplate
+	Kind       string // store.KindText, store.KindTemplate or KindNotification
 	Text       string
 	TemplateID string
 	Data       map[string]string
@@ -27,6 +26,18 @@ type SendRequest struct {
 	All        bool     // every bound user
 	UserIDs    []int64  // or these users
 	UserNames  []string // and/or these users, by name
+	Topics     []string // and/or the subscribers of these topics, by slug (each user once)
+
+	// A notification (KindNotification): Title and Content (ContentType
+	// store.ContentText or store.ContentMarkdown, "" for text); Summary
+	// for the card, derived from Content when empty.
+	Title, Content, ContentType, Summary string
+
+	// NoFallback keeps a text a text: recipients outside WeChat's
+	// customer-service window are not sent the notification template
+	// instead (their delivery fails with 45015).
+	NoFallback bool
+
 	// Idempotency, when set, makes the send safe to retry (Idempotency-Key).
 	Idempotency *Idempotency
 }
@@ -61,24 +72,38 @@ func (s *Service) replay(ctx context.Context, idem *Idempotency) (store.Message,
 	if err != nil {
 		return m, false, err
 	}
+	// The first answer named the detail page: so does the replay.
+	if p, err := s.store.PageOf(ctx, id); err == nil {
+		m.Page = &p
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return m, false, err
+	}
 	idem.Replayed = true
 	return m, true, nil
 }
 
-// MaxTextBytes bounds a customer-service text. WeChat documents no exact
-// figure for text; 2,048 bytes keeps well inside what it accepts (45002
-// beyond its limit).
+// MaxTextBytes bounds what a customer-service text sends. WeChat documents
+// no exact figure for text; 2,048 bytes keeps well inside what it accepts
+// (45002 beyond its limit). Longer texts (up to MaxContentBytes) are cut
+// and link their detail page (TextBody).
 const MaxTextBytes = 2048
 
 // Send validates r, resolves its recipients and queues the message with
 // one delivery per recipient and its audit entry, in one transaction; then
 // it wakes the outbox. Failures are *Error:
 //   - ENotFound, reason "unknown_user": names that match no user (Fields["to"]);
+//   - ENotFound, reason "unknown_topic": slugs that match no topic (Fields["topics"]);
 //   - EInvalid, reason "invalid_request": the content or recipients break a
 //     rule, field by field ("text", "template", "data.KEY", "url", "kind", "to");
 //   - EConflict, reason "not_bound": only the recipients are wrong — they
-//     exist but have not bound WeChat.
+//     exist but have not bound WeChat;
+//   - ETooLarge, reason "too_large": the content is over MaxContentBytes;
+//   - EUnavailable, reason "no_template": a notification, and no
+//     notification template is set;
+//   - EUnavailable, reason "backlog_full": from the API or a push URL
+//     while the backlog is over Config.MaxBacklog (RetryAt set).
 //
+// Every message gets a detail page (its whole content, at PageURL).
 // Nothing is stored unless the whole send is.
 func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Message, error) {
 	if r.Idempotency != nil {
@@ -86,19 +111,40 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 			return m, err
 		}
 	}
+	if err := checkSize(r); err != nil {
+		return store.Message{}, err
+	}
+	if err := s.checkBacklog(ctx, by); err != nil {
+		return store.Message{}, err
+	}
 	ids, err := s.resolveNames(ctx, r)
 	if err != nil {
 		return store.Message{}, err
 	}
+	topics, err := s.resolveTopics(ctx, r.Topics)
+	if err != nil {
+		return store.Message{}, err
+	}
 	fe := fieldErrors{}
+	if r.All && len(topics) > 0 {
+		fe.add("topics", "发给全部用户时不能再指定主题。")
+	}
 	m, err := s.checkContent(ctx, r, fe)
 	if err != nil {
 		return store.Message{}, err
 	}
 	m.Source, m.CreatedBy = by.Via, by.UserID
-	rcpts, err := s.recipients(ctx, r.All, ids, fe)
+	rcpts, err := s.recipients(ctx, r.All, ids, len(topics) > 0, fe)
 	if err != nil {
 		return store.Message{}, err
+	}
+	if !r.All {
+		if rcpts, err = s.topicRecipients(ctx, rcpts, topics, fe); err != nil {
+			return store.Message{}, err
+		}
+	}
+	for _, t := range topics {
+		m.TopicIDs = append(m.TopicIDs, t.ID)
 	}
 	if len(fe) > 0 {
 		if _, ok := fe["to"]; ok && len(fe) == 1 && (r.All || len(ids) > 0) {
@@ -111,6 +157,12 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 		to := "全部已绑定用户"
 		switch {
 		case r.All:
+		case len(topics) > 0:
+			var names []string
+			for _, t := range topics {
+				names = append(names, "主题「"+t.Name+"」")
+			}
+			to = joinLimited(append(names, r.UserNames...), 10)
 		case len(r.UserNames) > 0 && len(r.UserIDs) == 0:
 			to = joinLimited(r.UserNames, 10)
 		default:
@@ -127,7 +179,24 @@ func (s *Service) Send(ctx context.Context, by Actor, r SendRequest) (store.Mess
 	if s.beforeEnqueue != nil {
 		s.beforeEnqueue()
 	}
-	m, err = s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	queued, err := s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	for tries := 0; errors.Is(err, store.ErrRecipientInactive) && tries < 3; tries++ {
+		// An admin disabled or deleted a recipient since they were read:
+		// read them again (an explicit recipient is now an error).
+		if rcpts, err = s.recipients(ctx, r.All, ids, len(topics) > 0, fe); err != nil {
+			return store.Message{}, err
+		}
+		if !r.All {
+			if rcpts, err = s.topicRecipients(ctx, rcpts, topics, fe); err != nil {
+				return store.Message{}, err
+			}
+		}
+		if len(fe) > 0 {
+			return store.Message{}, &Error{Code: EConflict, Reason: "not_bound", Message: fe["to"], Fields: fe}
+		}
+		queued, err = s.store.EnqueueAudited(ctx, m, rcpts, audit)
+	}
+	m = queued
 	if errors.Is(err, store.ErrIdempotencyKeyTaken) {
 		// A concurrent retry with the same key committed first: answer
 		// with its message.
@@ -170,18 +239,29 @@ func (s *Service) resolveNames(ctx context.Context, r SendRequest) ([]int64, err
 func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldErrors) (store.Message, error) {
 	m := store.Message{Kind: r.Kind}
 	switch r.Kind {
+	case KindNotification:
+		return s.checkNotification(ctx, r, fe)
 	case store.KindText:
 		text := strings.TrimSpace(r.Text)
 		switch {
 		case text == "":
 			fe.add("text", "请填写消息内容。")
-		case len(text) > MaxTextBytes:
-			fe.add("text", fmt.Sprintf("消息太长：最多 %d 字节（约 %d 个汉字），现在 %d 字节。", MaxTextBytes, MaxTextBytes/3, len(text)))
 		case !utf8.ValidString(text):
 			fe.add("text", "消息内容不是有效的 UTF-8 文本。")
 		}
-		m.Body = text
+		m.Page = newPage(firstLine(text), text, store.ContentText)
+		m.Body = TextBody(text, s.PageURL(m.Page.Token))
+		if !r.NoFallback && len(fe) == 0 {
+			fb, err := s.textFallback(ctx, text, s.PageURL(m.Page.Token))
+			if err != nil {
+				return m, err
+			}
+			m.Page.Fallback = fb
+		}
 	case store.KindTemplate:
+		if r.NoFallback {
+			fe.add("fallback", "只有客服消息（text）会改用模板消息。")
+		}
 		t, err := s.store.Template(ctx, r.TemplateID)
 		switch {
 		case r.TemplateID == "":
@@ -224,23 +304,23 @@ func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldError
 				}
 			}
 			m.TemplateID, m.Data = t.ID, data
+			m.Page = newPage(t.Title, templateText(t.Content, data), store.ContentText)
 		}
-		if r.URL != "" {
-			u, err := url.Parse(r.URL)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				fe.add("url", "链接需以 http:// 或 https:// 开头。")
-			}
-			m.URL = r.URL
+		if link, ok := checkURL(r.URL); !ok {
+			fe.add("url", "链接需以 http:// 或 https:// 开头。")
+		} else if m.URL = link; link == "" && m.Page != nil {
+			// No link of the sender's own: the card opens the detail page.
+			m.URL = s.PageURL(m.Page.Token)
 		}
 	default:
-		fe.add("kind", "消息类型只能是 text（客服消息）或 template（模板消息）。")
+		fe.add("kind", "消息类型只能是 text（客服消息）、template（模板消息）或 notification（通知）。")
 	}
 	return m, nil
 }
 
 // recipients returns the bound users to deliver to; who cannot be reached
 // is reported under "to".
-func (s *Service) recipients(ctx context.Context, all bool, ids []int64, fe fieldErrors) ([]store.Recipient, error) {
+func (s *Service) recipients(ctx context.Context, all bool, ids []int64, topics bool, fe fieldErrors) ([]store.Recipient, error) {
 	switch {
 	case all:
 		rcpts, err := s.store.Recipients(ctx, true, nil)
@@ -249,7 +329,9 @@ func (s *Service) recipients(ctx context.Context, all bool, ids []int64, fe fiel
 		}
 		return rcpts, err
 	case len(ids) == 0:
-		fe.add("to", "请选择接收人。")
+		if !topics {
+			fe.add("to", "请选择接收人。")
+		}
 		return nil, nil
 	}
 	ids = dedupe(ids)
@@ -261,18 +343,29 @@ func (s *Service) recipients(ctx context.Context, all bool, ids []int64, fe fiel
 	for _, rc := range rcpts {
 		bound[rc.UserID] = true
 	}
-	var missing []string
+	var missing, disabled []string
 	for _, id := range ids {
 		if bound[id] {
 			continue
 		}
-		if u, err := s.store.UserByID(ctx, id); err == nil {
-			missing = append(missing, u.Name)
-		} else {
+		u, err := s.store.UserByID(ctx, id)
+		switch {
+		case err != nil:
 			missing = append(missing, fmt.Sprintf("#%d", id))
+		case u.Disabled():
+			disabled = append(disabled, u.Name)
+		default:
+			missing = append(missing, u.Name)
 		}
 	}
-	fe.add("to", "这些用户还没有绑定微信："+strings.Join(missing, "、")+"。")
+	var msgs []string
+	if len(missing) > 0 {
+		msgs = append(msgs, "这些用户还没有绑定微信："+strings.Join(missing, "、")+"。")
+	}
+	if len(disabled) > 0 {
+		msgs = append(msgs, "这些用户的账号已停用："+strings.Join(disabled, "、")+"。")
+	}
+	fe.add("to", strings.Join(msgs, ""))
 	return rcpts, nil
 }
 
@@ -356,6 +449,24 @@ func (s *Service) RetryFailed(ctx context.Context, by Actor, messageID int64) (i
 	}
 	s.log.Info("retry failed deliveries", "message", messageID, "count", n, "by", by.Name)
 	s.audit(ctx, by, "message.retry", fmt.Sprintf("消息 #%d", messageID), fmt.Sprintf("重试 %d 条失败的投递", n))
+	s.notify()
+	return n, nil
+}
+
+// ResendUnknown re-queues a message's deliveries whose outcome is unknown
+// (结果未知: the request may have reached WeChat, no answer says so). They
+// are never resent on their own; an admin decides a possible duplicate is
+// better than a possible loss.
+func (s *Service) ResendUnknown(ctx context.Context, by Actor, messageID int64) (int64, error) {
+	if _, err := s.Message(ctx, messageID); err != nil {
+		return 0, err
+	}
+	n, err := s.store.ResendUnknown(ctx, messageID, s.now())
+	if err != nil {
+		return 0, err
+	}
+	s.log.Info("resend unknown deliveries", "message", messageID, "count", n, "by", by.Name)
+	s.audit(ctx, by, "message.resend_unknown", fmt.Sprintf("消息 #%d", messageID), fmt.Sprintf("重发 %d 条结果未知的投递", n))
 	s.notify()
 	return n, nil
 }

@@ -13,23 +13,30 @@ import (
 	"github.com/wxpush/wxpush/wechat"
 )
 
-// settingSendKeyTemplate holds how a push through a personal send key maps
-// onto a template message.
+// settingSendKeyTemplate holds how a notification (a push through a
+// personal send key, an API or dashboard notification, a text message's
+// fallback) maps onto a template message.
 const settingSendKeyTemplate = "sendkey_template"
 
-// SendKeyTemplate maps a push's title and content onto template fields.
+// SendKeyTemplate is the notification template: which template
+// notifications are sent as, and which of its fields take the title, the
+// summary and the send time.
 type SendKeyTemplate struct {
 	TemplateID string `json:"template_id"`
 	TitleKey   string `json:"title_key"`
+	// ContentKey takes the summary: the sender's, or the start of the
+	// content (the detail page has the rest).
 	ContentKey string `json:"content_key"`
+	TimeKey    string `json:"time_key,omitempty"` // optional
 	// Auto is true while no admin has chosen: the first template with a
 	// title and a content field is used.
 	Auto bool `json:"-"`
 }
 
-// SendKeyTemplate returns the configured mapping, or — until an admin
-// chooses one — a template that has both a title and a content field.
-// ENotFound when there is neither.
+// SendKeyTemplate returns the configured notification template, or —
+// until an admin chooses one — a template that has both a title and a
+// content field (and its time field, if it has one). ENotFound when there
+// is neither.
 func (s *Service) SendKeyTemplate(ctx context.Context) (SendKeyTemplate, store.Template, error) {
 	var m SendKeyTemplate
 	if raw, err := s.store.Setting(ctx, settingSendKeyTemplate); err == nil {
@@ -51,16 +58,22 @@ func (s *Service) SendKeyTemplate(ctx context.Context) (SendKeyTemplate, store.T
 	for _, t := range ts {
 		keys := wechat.Template{Content: t.Content}.Keys()
 		if slices.Contains(keys, "title") && slices.Contains(keys, "content") {
-			return SendKeyTemplate{TemplateID: t.ID, TitleKey: "title", ContentKey: "content", Auto: true}, t, nil
+			m := SendKeyTemplate{TemplateID: t.ID, TitleKey: "title", ContentKey: "content", Auto: true}
+			for _, k := range keys {
+				if p := strings.TrimRight(k, "0123456789"); m.TimeKey == "" && (p == "time" || p == "date") {
+					m.TimeKey = k
+				}
+			}
+			return m, t, nil
 		}
 	}
 	return m, store.Template{}, &Error{Code: ENotFound, Message: "还没有可用于推送链接的模板。"}
 }
 
-// SetSendKeyTemplate chooses the template personal push URLs use and which
-// of its fields take the title and the content.
+// SetSendKeyTemplate chooses the notification template and which of its
+// fields take the title, the summary and (optionally) the time.
 func (s *Service) SetSendKeyTemplate(ctx context.Context, by Actor, m SendKeyTemplate) error {
-	m.TitleKey, m.ContentKey = strings.TrimSpace(m.TitleKey), strings.TrimSpace(m.ContentKey)
+	m.TitleKey, m.ContentKey, m.TimeKey = strings.TrimSpace(m.TitleKey), strings.TrimSpace(m.ContentKey), strings.TrimSpace(m.TimeKey)
 	t, err := s.store.Template(ctx, m.TemplateID)
 	if errors.Is(err, store.ErrNotFound) {
 		return &Error{Code: EInvalid, Message: "模板不存在，请先同步模板。", Fields: map[string]string{"template_id": "模板不存在，请先同步模板。"}}
@@ -72,11 +85,15 @@ func (s *Service) SetSendKeyTemplate(ctx context.Context, by Actor, m SendKeyTem
 	if !slices.Contains(keys, m.TitleKey) || (m.ContentKey != "" && !slices.Contains(keys, m.ContentKey)) || m.TitleKey == m.ContentKey {
 		return &Error{Code: EInvalid, Message: fmt.Sprintf("标题和内容需填入模板「%s」中两个不同的字段：%s。", t.Title, strings.Join(keys, "、"))}
 	}
+	if m.TimeKey != "" && (!slices.Contains(keys, m.TimeKey) || m.TimeKey == m.TitleKey || m.TimeKey == m.ContentKey) {
+		return &Error{Code: EInvalid, Message: fmt.Sprintf("时间需填入模板「%s」中另一个字段（或留空）：%s。", t.Title, strings.Join(keys, "、")),
+			Fields: map[string]string{"time_key": "不是模板中另一个字段。"}}
+	}
 	b, _ := json.Marshal(m)
 	if err := s.store.SetSetting(ctx, settingSendKeyTemplate, b); err != nil {
 		return err
 	}
-	s.audit(ctx, by, "sendkey.template", t.Title, fmt.Sprintf("title→%s, content→%s", m.TitleKey, m.ContentKey))
+	s.audit(ctx, by, "sendkey.template", t.Title, fmt.Sprintf("title→%s, summary→%s, time→%s", m.TitleKey, m.ContentKey, m.TimeKey))
 	return nil
 }
 
@@ -99,57 +116,33 @@ func (s *Service) SendKeyOwner(ctx context.Context, key string) (store.User, err
 type Push struct {
 	Title       string
 	Content     string
+	ContentType string // store.ContentText (default) or store.ContentMarkdown
+	Summary     string // optional; derived from Content
 	URL         string
 	Idempotency *Idempotency // optional: see SendRequest
 }
 
-// PushToUser sends a push to one user as the template message the admin
-// chose for personal push URLs. Field errors are reported as "title",
-// "content", "url" or "to"; an unbound user is EConflict "not_bound";
-// no usable template is EUnavailable "no_template".
+// PushToUser sends a push to one user as a notification (KindNotification).
+// Field errors are reported as "title", "content", "summary",
+// "content_type", "url" or "to"; an unbound user is EConflict "not_bound";
+// no usable template is EUnavailable "no_template"; content over
+// MaxContentBytes is ETooLarge.
 func (s *Service) PushToUser(ctx context.Context, u store.User, p Push) (store.Message, error) {
-	p.Title, p.Content, p.URL = strings.TrimSpace(p.Title), strings.TrimSpace(p.Content), strings.TrimSpace(p.URL)
-	if p.Title == "" {
-		return store.Message{}, &Error{Code: EInvalid, Reason: "invalid_request", Message: "缺少 title。", Fields: map[string]string{"title": "请填写标题。"}}
-	}
-	m, tpl, err := s.SendKeyTemplate(ctx)
-	if ErrorCode(err) == ENotFound {
-		return store.Message{}, &Error{Code: EUnavailable, Reason: "no_template", Message: "管理员还没有设置推送链接使用的模板消息。"}
-	}
-	if err != nil {
-		return store.Message{}, err
-	}
-	if p.Content == "" {
-		p.Content = p.Title
-	}
-	data := map[string]string{}
-	for _, k := range (wechat.Template{Content: tpl.Content}).Keys() {
-		switch k {
-		case m.TitleKey:
-			data[k] = FitField(k, p.Title)
-		case m.ContentKey:
-			data[k] = FitField(k, p.Content)
-		}
-	}
-	msg, err := s.Send(ctx, Actor{UserID: u.ID, Name: u.Name, Via: "sendkey"},
-		SendRequest{Kind: store.KindTemplate, TemplateID: m.TemplateID, Data: data, URL: p.URL, UserIDs: []int64{u.ID},
-			Idempotency: p.Idempotency})
+	msg, err := s.Send(ctx, Actor{UserID: u.ID, Name: u.Name, Via: "sendkey"}, SendRequest{
+		Kind: KindNotification, Title: p.Title, Content: p.Content, ContentType: p.ContentType, Summary: p.Summary,
+		URL: p.URL, UserIDs: []int64{u.ID}, Idempotency: p.Idempotency})
 	var e *Error
-	if errors.As(err, &e) && e.Fields != nil {
-		// Name the fields as the caller sent them.
-		fields := map[string]string{}
-		for k, v := range e.Fields {
-			switch k {
-			case "data." + m.TitleKey:
-				k = "title"
-			case "data." + m.ContentKey:
-				k = "content"
-			case "to":
-				v = "你的账号还没有绑定微信，请先在网站上绑定。"
-			}
-			fields[k] = v
+	if errors.As(err, &e) && e.Fields["to"] != "" {
+		if cur, rerr := s.store.UserByID(ctx, u.ID); rerr != nil || cur.Disabled() {
+			// Disabled (or deleted) after the key was looked up.
+			return msg, &Error{Code: EForbidden, Reason: "account_disabled", Message: "这个账号已停用，推送链接不可用。"}
 		}
-		e.Fields, e.Message = fields, "消息没有发送。"
+	}
+	if errors.As(err, &e) && e.Fields != nil && e.Code != ETooLarge {
+		if _, ok := e.Fields["to"]; ok {
+			e.Fields["to"] = "你的账号还没有绑定微信，请先在网站上绑定。"
+		}
+		e.Message = "消息没有发送。"
 	}
 	return msg, err
 }

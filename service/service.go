@@ -35,6 +35,12 @@ type Config struct {
 	BindMode   string        // auto, qrcode or oauth [auto]
 	OAuthScope string        // snsapi_userinfo or snsapi_base [snsapi_userinfo]
 	AutoReply  string        // passive reply to other text messages; "" for none
+	SiteName   string        // how pages name the site [BaseURL's host]
+	// MaxBacklog: past this many queued deliveries, sends from the API and
+	// personal push URLs are refused (EUnavailable, "backlog_full") rather
+	// than accepted to wait for hours; 0 = no limit. The dashboard and the
+	// CLI, run by the people who see the backlog, are not refused.
+	MaxBacklog int
 }
 
 // Deps are the service's collaborators. Store is required; the CLI runs
@@ -58,7 +64,13 @@ type Service struct {
 	now    func() time.Time
 	cfg    Config
 
-	bindCodes liveBindCodes
+	backlog    backlogCache
+	bindCodes  liveBindCodes
+	pwAttempts attempts // password changes per user
+
+	// beforeAccountChange, in tests, runs between an admin action's read
+	// of its target and the store's transaction.
+	beforeAccountChange func()
 
 	// beforeEnqueue, in tests, runs between a send's checks and its
 	// commit, to force a concurrent writer into that gap.
@@ -84,6 +96,9 @@ func New(d Deps, cfg Config) *Service {
 	}
 	if cfg.BaseURL == nil {
 		cfg.BaseURL = &url.URL{Scheme: "http", Host: "127.0.0.1:8080"}
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = cfg.BaseURL.Hostname()
 	}
 	return &Service{store: d.Store, wx: d.WeChat, tokens: d.Tokens, outbox: d.Outbox, log: d.Log, now: d.Now, cfg: cfg}
 }
@@ -164,6 +179,5 @@ func KindLabel(kind string) string {
 // last message, 1 minute after a follow, scan or menu click. The
 // per-window message counts are not tracked here.
 func InWindow(now, lastMessage, lastEvent time.Time) bool {
-	return (!lastMessage.IsZero() && now.Sub(lastMessage) < 48*time.Hour) ||
-		(!lastEvent.IsZero() && now.Sub(lastEvent) < time.Minute)
+	return wechat.CSWindow{LastMessage: lastMessage, LastEvent: lastEvent}.Open(now)
 }

@@ -93,7 +93,7 @@ func TestSend_BadRequestsAreRefusedAndStoreNothing(t *testing.T) {
 	}{
 		{"no kind", service.SendRequest{All: true}, service.EInvalid, "invalid_request", "kind"},
 		{"empty text", service.SendRequest{Kind: store.KindText, Text: "  ", All: true}, service.EInvalid, "invalid_request", "text"},
-		{"long text", service.SendRequest{Kind: store.KindText, Text: strings.Repeat("x", 3000), All: true}, service.EInvalid, "invalid_request", "text"},
+		{"text over 64 KB", service.SendRequest{Kind: store.KindText, Text: strings.Repeat("x", service.MaxContentBytes+1), All: true}, service.ETooLarge, "too_large", "text"},
 		{"bad utf-8", service.SendRequest{Kind: store.KindText, Text: "\xff\xfe", All: true}, service.EInvalid, "invalid_request", "text"},
 		{"no recipients", service.SendRequest{Kind: store.KindText, Text: "hi"}, service.EInvalid, "invalid_request", "to"},
 		{"unknown user", service.SendRequest{Kind: store.KindText, Text: "hi", UserNames: []string{"ghost"}}, service.ENotFound, "unknown_user", "to"},

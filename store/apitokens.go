@@ -36,6 +36,7 @@ type APIToken struct {
 	CreatedAt  time.Time
 	LastUsedAt time.Time // zero: never used
 	RevokedAt  time.Time // zero: active
+	Scopes     []string  // ScopeSend, ScopeRead, ScopeManage (scopes.go)
 }
 
 // Revoked reports whether the token was revoked.
@@ -44,11 +45,16 @@ func (t APIToken) Revoked() bool { return !t.RevokedAt.IsZero() }
 // CreateAPIToken makes a new token and returns it with its record. Only its
 // SHA-256 hash is stored: this is the one time the token can be shown.
 func (s *Store) CreateAPIToken(ctx context.Context, name string, createdBy int64) (string, APIToken, error) {
+	return s.CreateScopedAPIToken(ctx, name, createdBy, AllScopes)
+}
+
+// CreateScopedAPIToken is CreateAPIToken for a token limited to scopes.
+func (s *Store) CreateScopedAPIToken(ctx context.Context, name string, createdBy int64, scopes []string) (string, APIToken, error) {
 	token := APITokenPrefix + RandomToken(apiTokenLen)
-	t := APIToken{Name: name, Prefix: token[:apiTokenShown], CreatedBy: createdBy, CreatedAt: fromMs(s.nowMs())}
+	t := APIToken{Name: name, Prefix: token[:apiTokenShown], CreatedBy: createdBy, CreatedAt: fromMs(s.nowMs()), Scopes: scopes}
 	res, err := s.wdb.ExecContext(ctx,
-		`INSERT INTO api_tokens(name, token_hash, prefix, created_by, created_at) VALUES(?, ?, ?, ?, ?)`,
-		t.Name, secretHash(token), t.Prefix, nullID(createdBy), t.CreatedAt.UnixMilli())
+		`INSERT INTO api_tokens(name, token_hash, prefix, created_by, created_at, scopes) VALUES(?, ?, ?, ?, ?, ?)`,
+		t.Name, secretHash(token), t.Prefix, nullID(createdBy), t.CreatedAt.UnixMilli(), strings.Join(scopes, " "))
 	if err != nil {
 		return "", APIToken{}, err
 	}
@@ -59,13 +65,15 @@ func (s *Store) CreateAPIToken(ctx context.Context, name string, createdBy int64
 }
 
 const apiTokenCols = `t.id, t.name, t.prefix, COALESCE(t.created_by, 0), COALESCE(u.name, ''), t.created_at,
-	t.last_used_at, t.revoked_at`
+	t.last_used_at, t.revoked_at, t.scopes`
 
 func scanAPIToken(row interface{ Scan(...any) error }) (APIToken, error) {
 	var t APIToken
 	var created int64
 	var used, revoked sql.NullInt64
-	err := row.Scan(&t.ID, &t.Name, &t.Prefix, &t.CreatedBy, &t.Creator, &created, &used, &revoked)
+	var scopes string
+	err := row.Scan(&t.ID, &t.Name, &t.Prefix, &t.CreatedBy, &t.Creator, &created, &used, &revoked, &scopes)
+	t.Scopes = strings.Fields(scopes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIToken{}, ErrNotFound
 	}

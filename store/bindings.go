@@ -34,7 +34,7 @@ func (t BindToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt)
 func (t BindToken) Used() bool { return !t.UsedAt.IsZero() }
 
 // BindTokenLen is the length of a binding token: 32 characters of
-// [A-Za-z0-9] (~190 bits), well inside WeChat's 128-byte state limit (§2).
+// [A-Za-z0-9] (~190 bits), well inside WeChat's 128-byte state limit (docs/wechat.md §2).
 const BindTokenLen = 32
 
 // secretHash is how every secret the store checks (binding tokens, send
@@ -195,10 +195,12 @@ func (s *Store) CompleteBinding(ctx context.Context, token string, b Binding) (B
 			b.UserID, b.OpenID, b.Nickname, b.AvatarURL, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE bind_tokens SET used_at = ? WHERE id = ?`, now, t.ID)
+		if _, err = tx.ExecContext(ctx, `UPDATE bind_tokens SET used_at = ? WHERE id = ?`, now, t.ID); err != nil {
+			return err
+		}
 		t.UsedAt = fromMs(now)
 		used = t
-		return err
+		return s.bindingEvent(ctx, tx, EventBindingCreated, b.UserID, b, now) // integrations: webhook event
 	})
 	if err != nil {
 		return Binding{}, err
@@ -229,15 +231,35 @@ func (s *Store) Binding(ctx context.Context, userID int64) (Binding, error) {
 
 // Unbind removes the user's binding; ErrNotFound when there was none.
 func (s *Store) Unbind(ctx context.Context, userID int64) error {
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM bindings WHERE user_id = ?`, userID)
+	err := s.tx(ctx, func(tx *wtx) error {
+		var b Binding
+		err := tx.QueryRowContext(ctx, `DELETE FROM bindings WHERE user_id = ? RETURNING openid`, userID).Scan(&b.OpenID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return s.bindingEvent(ctx, tx, EventBindingRemoved, userID, b, s.nowMs()) // integrations: webhook event
+	})
 	s.cache.write(func() { s.cache.dropBinding(userID) })
+	return err
+}
+
+// UnbindOpenID removes the binding of a WeChat (the user replied 解绑)
+// and returns the user it was bound to; ErrNotFound when it was bound to
+// none.
+func (s *Store) UnbindOpenID(ctx context.Context, openid string) (User, error) {
+	var uid int64
+	err := s.wdb.QueryRowContext(ctx, `DELETE FROM bindings WHERE openid = ? RETURNING user_id`, openid).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
 	if err != nil {
-		return err
+		return User{}, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	s.cache.write(func() { s.cache.dropBinding(uid) })
+	return s.UserByID(ctx, uid)
 }
 
 // BindStatus returns the user's token with that id together with the

@@ -90,11 +90,11 @@ func (c *cache) userByName(name string) (User, bool) {
 	return u, ok
 }
 
-// putUser caches a user read from SQL. Users are never renamed or deleted
-// by the store, so no write can make it stale.
+// putUser caches a user (locked helper). Users are never renamed, but
+// admins change their rights, disable and delete them (accounts.go): those
+// writes go through write, so a user read from SQL is cached through fill,
+// which drops a read that raced them.
 func (c *cache) putUser(u User) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	put(c.users, u.ID, u)
 	put(c.names, nocase(u.Name), u.ID)
 }
@@ -140,6 +140,23 @@ func (c *cache) setBinding(userID int64, b *Binding) {
 	}
 	put(c.bindings, userID, b)
 	delete(c.recipients, userID)
+}
+
+// dropUser forgets a user and everything cached of theirs: sessions,
+// binding, recipient entry and binding tokens (the account was deleted or
+// disabled).
+func (c *cache) dropUser(u User) {
+	delete(c.users, u.ID)
+	if id, ok := c.names[nocase(u.Name)]; ok && id == u.ID {
+		delete(c.names, nocase(u.Name))
+	}
+	c.dropBinding(u.ID)
+	c.dropSessions(func(se Session) bool { return se.UserID == u.ID })
+	for id, t := range c.tokens {
+		if t.UserID == u.ID {
+			delete(c.tokens, id)
+		}
+	}
 }
 
 // dropBinding forgets what is known of a user's binding (the next read

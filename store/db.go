@@ -150,6 +150,9 @@ func (p *pool) Close() error {
 type wtx struct {
 	*sql.Tx
 	pool *pool
+	// afterCommit runs once the transaction committed (integrations:
+	// webhook worker wake-ups and metrics; see webhook_events.go).
+	afterCommit []func()
 }
 
 // txStmt is the pool's statement for query bound to tx, or nil (then the

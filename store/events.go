@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Receipt values of a delivery (from TEMPLATESENDJOBFINISH, §7).
+// Receipt values of a delivery (from TEMPLATESENDJOBFINISH, docs/wechat.md §7).
 const (
 	ReceiptDelivered = "delivered"
 	ReceiptBlocked   = "blocked"
@@ -28,7 +28,7 @@ type Inbound struct {
 // IngestInbound records a pushed message or event and applies its effects
 // in the same transaction: follow state, the customer-service window,
 // delivery receipts. dup is true (and nothing changes) when the same message
-// was already recorded — WeChat retries unanswered pushes (§7).
+// was already recorded — WeChat retries unanswered pushes (docs/wechat.md §7).
 //
 // Concurrent calls are committed together (group commit, see batched), so
 // a burst of pushes costs one commit, not one each.
@@ -57,7 +57,7 @@ func (s *Store) ingestOne(tx *wtx, in Inbound) (dup bool, err error) {
 	}
 	switch {
 	case in.MsgType != "event":
-		// A message from the user: 5 messages within 48 h (§4).
+		// A message from the user: 5 messages within 48 h (docs/wechat.md §4).
 		_, err = tx.ExecContext(ctx, touchSQL, in.OpenID, at)
 	case in.Event == "subscribe":
 		if _, err = tx.ExecContext(ctx, setFollowingSQL, in.OpenID, true, at); err == nil {
@@ -66,12 +66,15 @@ func (s *Store) ingestOne(tx *wtx, in Inbound) (dup bool, err error) {
 	case in.Event == "unsubscribe":
 		_, err = tx.ExecContext(ctx, setFollowingSQL, in.OpenID, false, at)
 	case in.Event == "SCAN" || in.Event == "CLICK" || in.Event == "scancode_push" || in.Event == "scancode_waitmsg":
-		// 3 messages within 1 minute (§4); the user evidently follows.
+		// 3 messages within 1 minute (docs/wechat.md §4); the user evidently follows.
 		if _, err = tx.ExecContext(ctx, eventSQL, in.OpenID, at); err == nil {
 			_, err = tx.ExecContext(ctx, setFollowingSQL, in.OpenID, true, at)
 		}
 	case in.Event == "TEMPLATESENDJOBFINISH" && in.TemplateMsgID != 0:
 		err = applyReceipt(ctx, tx, in.TemplateMsgID, in.Receipt, now)
+	}
+	if err == nil {
+		err = s.inboundEvents(ctx, tx, in) // integrations: webhook events, metrics
 	}
 	return false, err
 }

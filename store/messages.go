@@ -15,13 +15,21 @@ const (
 	KindTemplate = "template" // template message (模板消息)
 )
 
-// Delivery states. queued → sending → sent | retrying → … | failed.
+// Delivery states. queued → sending → sent | retrying → … | failed |
+// unknown.
 const (
 	StateQueued   = "queued"
 	StateSending  = "sending"
 	StateSent     = "sent"
 	StateRetrying = "retrying"
 	StateFailed   = "failed"
+	// StateUnknown (结果未知): the message may have reached WeChat, but no
+	// answer says whether it did (a timeout or HTTP 5xx after the request
+	// was written, a crash while it was in flight, a template message whose
+	// resend would fall outside WeChat's de-duplication window). Final: it
+	// is not retried automatically, since a resend could deliver it twice;
+	// an admin may resend it (ResendUnknown).
+	StateUnknown = "unknown"
 )
 
 // Message is one send request to one or more recipients.
@@ -38,6 +46,8 @@ type Message struct {
 	Total      int
 	CreatedAt  time.Time
 	Counts     DeliveryCounts // filled by Message and Messages
+	Page       *Page          // enqueue: its detail page (pages.go); not loaded by reads
+	TopicIDs   []int64        // enqueue: the topics it is sent to; not loaded by reads
 	// Idempotency, when set on a message to enqueue, records the client's
 	// key in the same transaction (ErrIdempotencyKeyTaken if another
 	// request stored it first).
@@ -46,14 +56,14 @@ type Message struct {
 
 // DeliveryCounts counts a message's deliveries by state.
 type DeliveryCounts struct {
-	Queued, Sending, Sent, Retrying, Failed int
+	Queued, Sending, Sent, Retrying, Failed, Unknown int
 }
 
 // Pending is how many deliveries are not final yet.
 func (c DeliveryCounts) Pending() int { return c.Queued + c.Sending + c.Retrying }
 
-// Final is how many deliveries are final (sent or failed).
-func (c DeliveryCounts) Final() int { return c.Sent + c.Failed }
+// Final is how many deliveries are final (sent, failed or unknown).
+func (c DeliveryCounts) Final() int { return c.Sent + c.Failed + c.Unknown }
 
 // Recipient is a bound user to deliver to.
 type Recipient struct {
@@ -68,7 +78,7 @@ type Delivery struct {
 	MessageID     int64
 	Kind          string
 	UserID        int64
-	UserName      string
+	UserName      string // DeletedUserName once the account is deleted
 	OpenID        string
 	State         string
 	Attempts      int
@@ -80,17 +90,29 @@ type Delivery struct {
 	UpdatedAt     time.Time
 	SentAt        time.Time
 	Receipt       string // ReceiptDelivered, ReceiptBlocked, ReceiptSysFailed or ""
+	Via           string // how the last attempt went out: "" as Kind, or ViaTemplate (window.go)
+	// MaybeSentAt is when the earliest attempt whose outcome is unknown was
+	// claimed (zero: none): that attempt may have reached WeChat.
+	MaybeSentAt time.Time
+	// ClaimedAt and LeaseUntil: the current claim (state sending; ClaimDue).
+	ClaimedAt  time.Time
+	LeaseUntil time.Time
 }
 
-// EnqueueMessage stores m and one queued delivery per recipient in a single
-// transaction: either the whole send is recorded or nothing is.
+// EnqueueMessage stores m and one queued delivery per recipient: either the
+// whole send is recorded or nothing is.
 func (s *Store) EnqueueMessage(ctx context.Context, m Message, rcpts []Recipient) (Message, error) {
 	return s.EnqueueAudited(ctx, m, rcpts, nil)
 }
 
-// EnqueueAudited is EnqueueMessage that also records, in the same
-// transaction, the audit entry audit makes of the stored message (nil for
-// none): one commit per send instead of two.
+// EnqueueAudited is EnqueueMessage that also records, in the transaction
+// that completes the send, the audit entry audit makes of the stored message
+// (nil for none): one commit per send instead of two.
+//
+// A send to more than enqueueChunk recipients is written in several
+// transactions (enqueue.go), so that none holds SQLite's write lock for
+// long; the message stays invisible until the last one commits, and a
+// failure removes what was written.
 func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient, audit func(Message) AuditEntry) (Message, error) {
 	if m.Kind != KindText && m.Kind != KindTemplate {
 		return Message{}, fmt.Errorf("enqueue: unknown kind %q", m.Kind)
@@ -107,6 +129,9 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 	}
 	now := s.nowMs()
 	m.Total, m.CreatedAt = len(rcpts), fromMs(now)
+	if len(rcpts) > enqueueChunk {
+		return s.enqueueChunked(ctx, m, string(data), rcpts, audit, now)
+	}
 	write := s.tx
 	if len(rcpts) <= 10 {
 		// Small sends (API calls, personal push URLs) come many at a time:
@@ -114,6 +139,9 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 		write = s.batched
 	}
 	err = write(ctx, func(tx *wtx) error {
+		if err := checkRecipientsActive(ctx, tx, rcpts); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx,
 			`INSERT INTO messages(kind, body, template_id, data, url, source, created_by, total, created_at)
 			 VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -129,13 +157,11 @@ func (s *Store) EnqueueAudited(ctx context.Context, m Message, rcpts []Recipient
 				return err
 			}
 		}
-		for _, r := range rcpts {
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO deliveries(message_id, kind, user_id, openid, next_attempt_at, created_at, updated_at)
-				 VALUES(?, ?, ?, ?, ?, ?, ?)`,
-				m.ID, m.Kind, nullID(r.UserID), r.OpenID, now, now, now); err != nil {
-				return err
-			}
+		if err := insertDeliveries(ctx, tx, m, rcpts, now); err != nil {
+			return err
+		}
+		if err := insertExtras(ctx, tx, m); err != nil {
+			return err
 		}
 		if audit != nil {
 			return insertAudit(ctx, tx, audit(m), s.now())
@@ -178,10 +204,11 @@ func scanMessage(row interface{ Scan(...any) error }) (Message, error) {
 }
 
 // MessageContent returns a message without its delivery counts (cheap; the
-// outbox uses it).
+// outbox uses it). A message still being enqueued is ErrNotFound.
 func (s *Store) MessageContent(ctx context.Context, id int64) (Message, error) {
 	return scanMessage(s.rdb.QueryRowContext(ctx,
-		`SELECT `+messageCols+` FROM messages m LEFT JOIN users u ON u.id = m.created_by WHERE m.id = ?`, id))
+		`SELECT `+messageCols+` FROM messages m LEFT JOIN users u ON u.id = m.created_by
+		 WHERE m.id = ? AND m.preparing_at IS NULL`, id))
 }
 
 // Message returns a message with its delivery counts, or ErrNotFound.
@@ -224,6 +251,8 @@ func (c *DeliveryCounts) add(state string, n int) {
 		c.Retrying += n
 	case StateFailed:
 		c.Failed += n
+	case StateUnknown:
+		c.Unknown += n
 	}
 }
 
@@ -234,7 +263,7 @@ func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Mess
 	}
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+messageCols+` FROM messages m LEFT JOIN users u ON u.id = m.created_by
-		 WHERE m.id < ? ORDER BY m.id DESC LIMIT ?`, beforeID, limit)
+		 WHERE m.id < ? AND m.preparing_at IS NULL ORDER BY m.id DESC LIMIT ?`, beforeID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -280,15 +309,16 @@ func (s *Store) Messages(ctx context.Context, limit int, beforeID int64) ([]Mess
 	return out, rows.Err()
 }
 
-const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, ''), d.openid, d.state,
+const deliveryCols = `d.id, d.message_id, d.kind, COALESCE(d.user_id, 0), COALESCE(u.name, '` + DeletedUserName + `'), d.openid, d.state,
 	d.attempts, d.next_attempt_at, d.errcode, d.errmsg, COALESCE(d.msgid, 0), d.created_at, d.updated_at, COALESCE(d.sent_at, 0),
-	d.receipt`
+	d.receipt, d.via, COALESCE(d.maybe_sent_at, 0), COALESCE(d.claimed_at, 0), COALESCE(d.lease_until, 0)`
 
 func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 	var d Delivery
-	var next, created, updated, sent int64
+	var next, created, updated, sent, maybeSent, claimed, lease int64
 	err := row.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.UserName, &d.OpenID, &d.State,
-		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent, &d.Receipt)
+		&d.Attempts, &next, &d.ErrCode, &d.ErrMsg, &d.MsgID, &created, &updated, &sent, &d.Receipt, &d.Via,
+		&maybeSent, &claimed, &lease)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, ErrNotFound
 	}
@@ -296,13 +326,12 @@ func scanDelivery(row interface{ Scan(...any) error }) (Delivery, error) {
 		return Delivery{}, err
 	}
 	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromMs(next), fromMs(created), fromMs(updated)
-	if sent != 0 {
-		d.SentAt = fromMs(sent)
-	}
+	d.SentAt, d.MaybeSentAt, d.ClaimedAt, d.LeaseUntil = optMs(sent), optMs(maybeSent), optMs(claimed), optMs(lease)
 	return d, nil
 }
 
-// Deliveries lists a message's deliveries (failed first, then by id).
+// Deliveries lists a message's deliveries (failed and unknown first, then
+// by id).
 func (s *Store) Deliveries(ctx context.Context, messageID int64) ([]Delivery, error) {
 	return s.DeliveriesPage(ctx, messageID, -1)
 }
@@ -312,7 +341,7 @@ func (s *Store) Deliveries(ctx context.Context, messageID int64) ([]Delivery, er
 func (s *Store) DeliveriesPage(ctx context.Context, messageID int64, limit int) ([]Delivery, error) {
 	rows, err := s.rdb.QueryContext(ctx,
 		`SELECT `+deliveryCols+` FROM deliveries d LEFT JOIN users u ON u.id = d.user_id
-		 WHERE d.message_id = ? ORDER BY d.state <> 'failed', d.id LIMIT ?`, messageID, limit)
+		 WHERE d.message_id = ? ORDER BY d.state NOT IN ('failed', 'unknown'), d.id LIMIT ?`, messageID, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -334,33 +363,56 @@ func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
 		`SELECT `+deliveryCols+` FROM deliveries d LEFT JOIN users u ON u.id = d.user_id WHERE d.id = ?`, id))
 }
 
-// ClaimDue marks up to limit deliveries that are due at now as sending
-// (counting the attempt) and returns them. Kinds in skip are paused and
-// left alone.
+// notPreparing excludes the deliveries of messages still being enqueued.
+const notPreparing = `message_id NOT IN (SELECT id FROM messages WHERE preparing_at IS NOT NULL)`
+
+// DefaultLease is the lease ClaimDue gives.
+const DefaultLease = time.Minute
+
+// ClaimDue is ClaimDueFor with DefaultLease.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int, skip []string) ([]Delivery, error) {
+	return s.ClaimDueFor(ctx, now, DefaultLease, limit, skip)
+}
+
+// ClaimDueFor marks up to limit deliveries that are due at now as sending,
+// leased until now+lease, and returns them. Kinds in skip are paused and
+// left alone, and so are messages still being enqueued. The claim does not
+// count an attempt: RecordResults counts the attempts that got an answer.
+// The claimer renews the leases it still holds (Sweep); an expired one is
+// taken back.
+func (s *Store) ClaimDueFor(ctx context.Context, now time.Time, lease time.Duration, limit int, skip []string) ([]Delivery, error) {
+	q := `UPDATE deliveries SET state = 'sending', claimed_at = ?, lease_until = ?, started_at = NULL, updated_at = ?
+	      WHERE id IN (SELECT id FROM deliveries WHERE state IN ('queued', 'retrying') AND next_attempt_at <= ?
+	        AND ` + notPreparing
+	ms := now.UnixMilli()
+	args := []any{ms, now.Add(lease).UnixMilli(), ms, ms}
+	// One fixed query text whatever skip holds (the statement cache).
+	q += ` AND kind NOT IN (SELECT value FROM json_each(?))`
+	args = append(args, jsonArray(skip))
+	q += ` ORDER BY next_attempt_at, id LIMIT ?)
+	      RETURNING id, message_id, kind, COALESCE(user_id, 0), openid, attempts, COALESCE(maybe_sent_at, 0)`
+	args = append(args, limit)
 	var out []Delivery
 	err := s.tx(ctx, func(tx *wtx) error {
-		rows, err := tx.QueryContext(ctx, claimDueSQL, now.UnixMilli(), now.UnixMilli(), jsonArray(skip), limit)
+		out = out[:0] // a retried fn starts over
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			d := Delivery{State: StateSending}
-			if err := rows.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.OpenID, &d.Attempts); err != nil {
+			d := Delivery{State: StateSending, ClaimedAt: fromMs(ms), LeaseUntil: fromMs(now.Add(lease).UnixMilli())}
+			var maybeSent int64
+			if err := rows.Scan(&d.ID, &d.MessageID, &d.Kind, &d.UserID, &d.OpenID, &d.Attempts, &maybeSent); err != nil {
 				return err
 			}
+			d.MaybeSentAt = optMs(maybeSent)
 			out = append(out, d)
 		}
 		return rows.Err()
 	})
 	return out, err
 }
-
-const claimDueSQL = `UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?
-	WHERE id IN (SELECT id FROM deliveries WHERE state IN ('queued', 'retrying') AND next_attempt_at <= ?
-	             AND kind NOT IN (SELECT value FROM json_each(?)) ORDER BY next_attempt_at, id LIMIT ?)
-	RETURNING id, message_id, kind, COALESCE(user_id, 0), openid, attempts`
 
 // NextDue returns when the earliest queued or retrying delivery of a kind
 // not in skip becomes due; ok is false when there is none.
@@ -376,23 +428,30 @@ func (s *Store) NextDue(ctx context.Context, skip []string) (at time.Time, ok bo
 }
 
 const nextDueSQL = `SELECT min(next_attempt_at) FROM deliveries WHERE state IN ('queued', 'retrying')
-	AND kind NOT IN (SELECT value FROM json_each(?))`
+	AND kind NOT IN (SELECT value FROM json_each(?)) AND ` + notPreparing
 
 // Result is the outcome of one delivery attempt.
 type Result struct {
 	DeliveryID int64
-	State      string // sent, retrying or failed
+	State      string // sent, retrying, failed or unknown
 	ErrCode    int
 	ErrMsg     string
 	MsgID      int64
 	NextTry    time.Time // retrying: when
-	Refund     bool      // the attempt does not count (e.g. paused by quota)
-	At         time.Time
+	Refund     bool      // the attempt does not count (never sent, paused by quota, cut off unanswered)
+	// MaybeSent: this attempt may have reached WeChat though no answer says
+	// so. The delivery remembers the earliest such attempt (MaybeSentAt).
+	MaybeSent bool
+	// ClaimedAt, when set, is the claim this result belongs to (Delivery.
+	// ClaimedAt): a result for a claim since taken back changes nothing.
+	ClaimedAt time.Time
+	At        time.Time
+	Via       string // how the attempt went out: "" as the delivery's kind, or ViaTemplate
 }
 
 // RecordResults stores attempt outcomes in one transaction. Only deliveries
-// still in state sending are updated, so a late result cannot overwrite a
-// newer state.
+// still in state sending (under the result's claim, when it names one) are
+// updated, so a late result cannot overwrite a newer state.
 func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 	if len(rs) == 0 {
 		return nil
@@ -407,60 +466,54 @@ func (s *Store) RecordResults(ctx context.Context, rs []Result) error {
 			if r.State == StateRetrying {
 				next = r.NextTry.UnixMilli()
 			}
-			refund := 0
+			counted := 1
 			if r.Refund {
-				refund = 1
+				counted = 0
 			}
-			if _, err := tx.ExecContext(ctx, recordResultSQL, r.State, r.ErrCode, r.ErrMsg, msgid, next, refund,
-				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.DeliveryID); err != nil {
+			var claimed int64
+			if !r.ClaimedAt.IsZero() {
+				claimed = r.ClaimedAt.UnixMilli()
+			}
+			if _, err := tx.ExecContext(ctx, recordResultSQL, r.State, r.ErrCode, r.ErrMsg, msgid, next, counted,
+				r.At.UnixMilli(), r.State, r.At.UnixMilli(), r.MaybeSent, r.At.UnixMilli(), r.Via,
+				r.DeliveryID, claimed, claimed); err != nil {
 				return err
 			}
 		}
-		return s.applyPendingReceipts(ctx, tx, rs) // receipts that came first (receipts.go)
+		if err := s.applyPendingReceipts(ctx, tx, rs); err != nil { // receipts that came first (receipts.go)
+			return err
+		}
+		return s.resultEvents(ctx, tx, rs) // integrations: webhook events, metrics
 	})
 }
 
 const recordResultSQL = `UPDATE deliveries SET state = ?, errcode = ?, errmsg = ?, msgid = COALESCE(?, msgid),
-	  next_attempt_at = ?, attempts = attempts - ?, updated_at = ?,
-	  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END
-	WHERE id = ? AND state = 'sending'`
+	  next_attempt_at = ?, attempts = attempts + ?, updated_at = ?,
+	  sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
+	  maybe_sent_at = CASE WHEN ? THEN COALESCE(maybe_sent_at, claimed_at, ?) ELSE maybe_sent_at END,
+	  lease_until = NULL, started_at = NULL, via = ?
+	WHERE id = ? AND state = 'sending' AND (? = 0 OR claimed_at = ?)`
 
-// ResumeInterrupted puts deliveries left in state sending (by a crash or a
-// hard stop) back in the queue, due now. Template resends carry the same
-// client_msg_id, so WeChat does not deliver them twice.
-func (s *Store) ResumeInterrupted(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.wdb.ExecContext(ctx,
-		`UPDATE deliveries SET state = 'retrying', next_attempt_at = ?, updated_at = ? WHERE state = 'sending'`,
-		now.UnixMilli(), now.UnixMilli())
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-// RetryFailed re-queues the failed deliveries of a message, with fresh
-// attempt counts.
+// RetryFailed re-queues the failed deliveries of a message, afresh (an
+// admin's decision, like ResendUnknown: attempts and any earlier unknown
+// outcome forgotten). A broadcast's are updated a batch per transaction.
 func (s *Store) RetryFailed(ctx context.Context, messageID int64, now time.Time) (int64, error) {
-	res, err := s.wdb.ExecContext(ctx,
+	return s.execBatches(ctx,
 		`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ?,
-		   errcode = 0, errmsg = ''
-		 WHERE message_id = ? AND state = 'failed'`, now.UnixMilli(), now.UnixMilli(), messageID)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+		   errcode = 0, errmsg = '', maybe_sent_at = NULL
+		 WHERE id IN (SELECT id FROM deliveries WHERE message_id = ? AND state = 'failed'
+		   AND openid <> '' AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = deliveries.user_id AND u.disabled_at IS NOT NULL)
+		   LIMIT ?)`,
+		now.UnixMilli(), now.UnixMilli(), messageID)
 }
 
 // WakeKind makes every waiting delivery of a kind due now (an admin resumed
-// a paused API).
+// a paused API), a batch per transaction.
 func (s *Store) WakeKind(ctx context.Context, kind string, now time.Time) (int64, error) {
-	res, err := s.wdb.ExecContext(ctx,
-		`UPDATE deliveries SET next_attempt_at = ? WHERE kind = ? AND state IN ('queued', 'retrying') AND next_attempt_at > ?`,
+	return s.execBatches(ctx,
+		`UPDATE deliveries SET next_attempt_at = ? WHERE id IN (SELECT id FROM deliveries
+		   WHERE kind = ? AND state IN ('queued', 'retrying') AND next_attempt_at > ? LIMIT ?)`,
 		now.UnixMilli(), kind, now.UnixMilli())
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
 }
 
 // DeliveryTotalsSince counts the pending and the failed deliveries of
@@ -468,7 +521,7 @@ func (s *Store) WakeKind(ctx context.Context, kind string, now time.Time) (int64
 func (s *Store) DeliveryTotalsSince(ctx context.Context, fromID int64) (pending, failed int, err error) {
 	err = s.rdb.QueryRowContext(ctx,
 		`SELECT COALESCE(sum(state IN ('queued', 'sending', 'retrying')), 0), COALESCE(sum(state = 'failed'), 0)
-		 FROM deliveries WHERE message_id >= ?`, fromID).Scan(&pending, &failed)
+		 FROM deliveries WHERE message_id >= ? AND `+notPreparing, fromID).Scan(&pending, &failed)
 	return pending, failed, err
 }
 
@@ -478,6 +531,7 @@ type DayCount struct {
 	Delivered int       // WeChat confirmed (TEMPLATESENDJOBFINISH success)
 	Sent      int       // accepted by WeChat, no receipt (yet)
 	Failed    int       // failed, or WeChat reported it not delivered
+	Unknown   int       // may have reached WeChat; nobody can tell (StateUnknown)
 	Pending   int
 }
 
@@ -493,7 +547,7 @@ func (s *Store) DeliveriesPerDay(ctx context.Context, days int) ([]DayCount, err
 	}
 	const dayMs = 24 * 3600 * 1000
 	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT (created_at - ?) / ?, state, receipt, count(*) FROM deliveries WHERE created_at >= ?
+		`SELECT (created_at - ?) / ?, state, receipt, count(*) FROM deliveries WHERE created_at >= ? AND `+notPreparing+`
 		 GROUP BY 1, 2, 3`, first.UnixMilli(), dayMs, first.UnixMilli())
 	if err != nil {
 		return nil, err
@@ -516,6 +570,8 @@ func (s *Store) DeliveriesPerDay(ctx context.Context, days int) ([]DayCount, err
 			d.Sent += n
 		case state == StateSent || state == StateFailed:
 			d.Failed += n
+		case state == StateUnknown:
+			d.Unknown += n
 		default:
 			d.Pending += n
 		}

@@ -25,7 +25,7 @@ type Person struct {
 // People lists every user with binding details, by name.
 func (s *Store) People(ctx context.Context) ([]Person, error) {
 	rows, err := s.rdb.QueryContext(ctx,
-		`SELECT u.id, u.public_id, u.name, u.is_admin, u.created_at,
+		`SELECT u.id, u.public_id, u.name, u.is_admin, u.created_at, u.disabled_at,
 		        b.openid, b.nickname, b.bound_at, f.following, f.follow_checked_at, f.last_interaction_at, f.last_event_at
 		 FROM users u LEFT JOIN bindings b ON b.user_id = u.id LEFT JOIN followers f ON f.openid = b.openid
 		 ORDER BY u.name`)
@@ -38,12 +38,15 @@ func (s *Store) People(ctx context.Context) ([]Person, error) {
 		var p Person
 		var created int64
 		var openid, nick sql.NullString
-		var bound, following, checked, inter, event sql.NullInt64
-		if err := rows.Scan(&p.ID, &p.PublicID, &p.Name, &p.IsAdmin, &created,
+		var disabled, bound, following, checked, inter, event sql.NullInt64
+		if err := rows.Scan(&p.ID, &p.PublicID, &p.Name, &p.IsAdmin, &created, &disabled,
 			&openid, &nick, &bound, &following, &checked, &inter, &event); err != nil {
 			return nil, err
 		}
 		p.CreatedAt = fromMs(created)
+		if disabled.Valid {
+			p.DisabledAt = fromMs(disabled.Int64)
+		}
 		if openid.Valid {
 			p.Bound, p.OpenID, p.Nickname, p.BoundAt = true, openid.String, nick.String, fromMs(bound.Int64)
 		}
@@ -66,8 +69,8 @@ func (s *Store) People(ctx context.Context) ([]Person, error) {
 }
 
 // Recipients returns the bound users among userIDs (all bound users when
-// all is true), by name. Unbound or unknown ids are left out; compare
-// lengths to tell.
+// all is true), by name. Unbound, disabled or unknown ids are left out;
+// compare lengths to tell.
 func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Recipient, error) {
 	if !all {
 		if len(userIDs) == 0 {
@@ -108,7 +111,7 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 	}
 	s.cache.fill(gen, func() {
 		for _, id := range userIDs {
-			put(s.cache.recipients, id, Recipient{UserID: id}) // unbound or unknown
+			put(s.cache.recipients, id, Recipient{UserID: id}) // unbound, disabled or unknown
 		}
 		for _, r := range out {
 			s.cache.recipients[r.UserID] = r
@@ -117,13 +120,14 @@ func (s *Store) Recipients(ctx context.Context, all bool, userIDs []int64) ([]Re
 	return out, nil
 }
 
-const allRecipientsSQL = `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id ORDER BY u.name`
+const allRecipientsSQL = `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id
+	WHERE u.disabled_at IS NULL ORDER BY u.name`
 
 // recipientsSQL takes the ids as one JSON array, so that any number of
 // them is one query text (see jsonArray); SQLite walks the list and looks
 // each id up by primary key in bindings and users.
 const recipientsSQL = `SELECT u.id, u.name, b.openid FROM users u JOIN bindings b ON b.user_id = u.id
-	WHERE u.id IN (SELECT value FROM json_each(?)) ORDER BY u.name`
+	WHERE u.id IN (SELECT value FROM json_each(?)) AND u.disabled_at IS NULL ORDER BY u.name`
 
 // SetFollowing records whether an openid follows the account, as WeChat
 // reported it at `at`.
@@ -168,7 +172,7 @@ func (s *Store) Follower(ctx context.Context, openid string) (Follower, error) {
 }
 
 // TouchInteraction records that the user behind openid interacted with the
-// account at `at` (this opens WeChat's customer-service window, §4).
+// account at `at` (this opens WeChat's customer-service window, docs/wechat.md §4).
 func (s *Store) TouchInteraction(ctx context.Context, openid string, at time.Time) error {
 	_, err := s.wdb.ExecContext(ctx, touchSQL, openid, at.UnixMilli())
 	return err

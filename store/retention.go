@@ -12,6 +12,7 @@ type Retention struct {
 	Messages time.Duration // messages whose every delivery is final, with their deliveries
 	Inbound  time.Duration // pushes from WeChat (their de-duplication use is over in seconds)
 	Audit    time.Duration // the admin audit log
+	Webhooks time.Duration // webhook events whose deliveries all finished, with their delivery log
 }
 
 // Pruned counts what one Prune deleted.
@@ -27,6 +28,7 @@ type Pruned struct {
 	IdempotencyKeys int64
 	Sessions        int64 // expired sessions
 	BindTokens      int64 // binding tokens expired for more than a day
+	Webhooks        int64 // webhook events
 }
 
 // pruneBatch bounds one delete transaction, so that pruning a large
@@ -37,7 +39,7 @@ const pruneBatch = 2000
 // finalOld selects the messages Prune may delete: created before the
 // cutoff, and with no delivery still pending.
 const finalOld = `m.created_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries p
-	WHERE p.message_id = m.id AND p.state NOT IN ('sent', 'failed'))`
+	WHERE p.message_id = m.id AND p.state NOT IN ('sent', 'failed', 'unknown'))`
 
 // Prune deletes what r no longer keeps, measured from the store's clock.
 // A message goes only when it was created before the cutoff and none of
@@ -83,6 +85,12 @@ func (s *Store) Prune(ctx context.Context, r Retention) (Pruned, error) {
 		p.Audit, err = s.deleteBatches(ctx,
 			`DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? LIMIT ?)`,
 			now.Add(-r.Audit).UnixMilli())
+		if err != nil {
+			return p, err
+		}
+	}
+	if r.Webhooks > 0 {
+		p.Webhooks, err = s.PruneWebhooks(ctx, now.Add(-r.Webhooks))
 	}
 	return p, err
 }

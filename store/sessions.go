@@ -86,7 +86,9 @@ func truncateUTF8(s string, n int) string {
 
 // CreateSession signs the user in on a new browser session that lasts
 // SessionLifetime, and returns the token for its cookie (shown this once)
-// with the session's record.
+// with the session's record. ErrUserDisabled when the user is disabled or
+// gone: checked in the insert itself, so a sign-in whose password check
+// passed just before an admin disabled the account gets no session.
 func (s *Store) CreateSession(ctx context.Context, userID int64, ip, userAgent string) (string, Session, error) {
 	token := newSessionToken()
 	now := s.nowMs()
@@ -94,10 +96,15 @@ func (s *Store) CreateSession(ctx context.Context, userID int64, ip, userAgent s
 		LastSeenAt: fromMs(now), IP: truncateUTF8(ip, maxIP), UserAgent: truncateUTF8(userAgent, MaxUserAgent)}
 	res, err := s.wdb.ExecContext(ctx,
 		`INSERT INTO sessions(token_hash, user_id, created_at, expires_at, last_seen_at, ip, user_agent)
-		 VALUES(?, ?, ?, ?, ?, ?, ?)`,
-		secretHash(token), userID, now, se.ExpiresAt.UnixMilli(), now, se.IP, se.UserAgent)
+		 SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM users WHERE id = ? AND disabled_at IS NULL)`,
+		secretHash(token), userID, now, se.ExpiresAt.UnixMilli(), now, se.IP, se.UserAgent, userID)
 	if err != nil {
 		return "", Session{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return "", Session{}, err
+	} else if n == 0 {
+		return "", Session{}, ErrUserDisabled
 	}
 	if se.ID, err = res.LastInsertId(); err != nil {
 		return "", Session{}, err

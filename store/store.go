@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -57,6 +58,16 @@ type Store struct {
 	ext       dataVersion
 	watchDone chan struct{}
 
+	// hooks: webhook subscriptions and commit observers (webhook_events.go).
+	hooks hooks
+	// beforeResetTx, in tests, runs between ResetPassword's first look at
+	// the link and its transaction.
+	beforeResetTx func()
+
+	// txDone, when set (tests), is called after every write transaction
+	// with how long it held SQLite's write lock.
+	txDone func(held time.Duration)
+
 	// sendKeyTouches throttles send-key last-used writes to one a minute
 	// per user (user id → time.Time).
 	sendKeyTouches sync.Map
@@ -65,7 +76,20 @@ type Store struct {
 // Open opens (creating if needed) the database at path and applies every
 // pending migration.
 func Open(ctx context.Context, path string) (*Store, error) {
-	s, err := openNoMigrate(path)
+	return OpenWith(ctx, path, Options{})
+}
+
+// Options tune how the database is opened. Zero values take the defaults
+// in brackets.
+type Options struct {
+	// BusyTimeout is how long a write waits for SQLite's write lock, held by
+	// another connection, before it fails [5s].
+	BusyTimeout time.Duration
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, o Options) (*Store, error) {
+	s, err := openNoMigrate(path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -86,16 +110,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // OpenNoMigrate opens the database without touching its schema, for
 // commands that only inspect it (migrate status).
-func OpenNoMigrate(path string) (*Store, error) { return openNoMigrate(path) }
+func OpenNoMigrate(path string) (*Store, error) { return openNoMigrate(path, Options{}) }
 
-func openNoMigrate(path string) (*Store, error) {
+func openNoMigrate(path string, o Options) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("database path is empty")
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 5 * time.Second
 	}
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "5000")
+	q.Set("_busy_timeout", strconv.FormatInt(o.BusyTimeout.Milliseconds(), 10))
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
@@ -195,11 +222,22 @@ func (s *Store) tx(ctx context.Context, fn func(tx *wtx) error) error {
 	if err != nil {
 		return err
 	}
-	if err := fn(&wtx{Tx: t, pool: s.wdb}); err != nil {
+	if s.txDone != nil {
+		start := time.Now() // BEGIN IMMEDIATE took the write lock
+		defer func() { s.txDone(time.Since(start)) }()
+	}
+	tx := &wtx{Tx: t, pool: s.wdb}
+	if err := fn(tx); err != nil {
 		t.Rollback()
 		return err
 	}
-	return t.Commit()
+	if err := t.Commit(); err != nil {
+		return err
+	}
+	for _, f := range tx.afterCommit { // integrations: see webhook_events.go
+		f()
+	}
+	return nil
 }
 
 func (s *Store) nowMs() int64 { return s.now().UTC().UnixMilli() }
@@ -209,7 +247,7 @@ func fromMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 // RandomToken returns n characters of [A-Za-z0-9] from crypto/rand, the
-// alphabet WeChat allows in an OAuth state (§2).
+// alphabet WeChat allows in an OAuth state (docs/wechat.md §2).
 func RandomToken(n int) string {
 	b := make([]byte, n)
 	for i := range b {

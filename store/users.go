@@ -19,7 +19,16 @@ type User struct {
 	Name      string
 	IsAdmin   bool
 	CreatedAt time.Time
+	// DisabledAt is when an admin disabled the account (zero while
+	// enabled): it cannot sign in and receives nothing.
+	DisabledAt time.Time
 }
+
+// Disabled reports whether an admin disabled the account.
+func (u User) Disabled() bool { return !u.DisabledAt.IsZero() }
+
+// userCols are the columns scanUser reads, password hash last.
+const userCols = `id, public_id, name, is_admin, created_at, disabled_at, password_hash`
 
 // SetBcryptCost changes the work factor for new password hashes (default
 // bcrypt.DefaultCost). Tests lower it so that creating many users stays fast.
@@ -74,14 +83,15 @@ func (s *Store) CreateUser(ctx context.Context, name, password string, admin, fi
 }
 
 // Authenticate returns the user whose name and password match, or
-// ErrBadCredentials.
+// ErrBadCredentials. The user may be disabled: whether they may sign in is
+// the caller's rule (and CreateSession refuses them).
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
 	if s.authHook != nil {
 		s.authHook(name)
 	}
 	var hash string
 	u, err := s.scanUser(s.rdb.QueryRowContext(ctx,
-		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE name = ?`, name), &hash)
+		`SELECT `+userCols+` FROM users WHERE name = ?`, name), &hash)
 	if errors.Is(err, ErrNotFound) {
 		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return User{}, ErrBadCredentials
@@ -100,11 +110,12 @@ func (s *Store) UserByID(ctx context.Context, id int64) (User, error) {
 	if u, ok := s.cache.user(id); ok {
 		return u, nil
 	}
+	gen := s.cache.generation()
 	var hash string
 	u, err := s.scanUser(s.rdb.QueryRowContext(ctx,
-		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE id = ?`, id), &hash)
+		`SELECT `+userCols+` FROM users WHERE id = ?`, id), &hash)
 	if err == nil {
-		s.cache.putUser(u)
+		s.cache.fill(gen, func() { s.cache.putUser(u) })
 	}
 	return u, err
 }
@@ -114,11 +125,12 @@ func (s *Store) UserByName(ctx context.Context, name string) (User, error) {
 	if u, ok := s.cache.userByName(name); ok {
 		return u, nil
 	}
+	gen := s.cache.generation()
 	var hash string
 	u, err := s.scanUser(s.rdb.QueryRowContext(ctx,
-		`SELECT id, public_id, name, is_admin, created_at, password_hash FROM users WHERE name = ?`, name), &hash)
+		`SELECT `+userCols+` FROM users WHERE name = ?`, name), &hash)
 	if err == nil {
-		s.cache.putUser(u)
+		s.cache.fill(gen, func() { s.cache.putUser(u) })
 	}
 	return u, err
 }
@@ -130,10 +142,11 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 	return n, err
 }
 
-func (s *Store) scanUser(row *sql.Row, hash *string) (User, error) {
+func (s *Store) scanUser(row interface{ Scan(...any) error }, hash *string) (User, error) {
 	var u User
 	var created int64
-	err := row.Scan(&u.ID, &u.PublicID, &u.Name, &u.IsAdmin, &created, hash)
+	var disabled sql.NullInt64
+	err := row.Scan(&u.ID, &u.PublicID, &u.Name, &u.IsAdmin, &created, &disabled, hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -141,6 +154,9 @@ func (s *Store) scanUser(row *sql.Row, hash *string) (User, error) {
 		return User{}, err
 	}
 	u.CreatedAt = fromMs(created)
+	if disabled.Valid {
+		u.DisabledAt = fromMs(disabled.Int64)
+	}
 	return u, nil
 }
 
@@ -156,6 +172,6 @@ func isUniqueViolation(err error) bool {
 func (s *Store) UserByOpenID(ctx context.Context, openid string) (User, error) {
 	var hash string
 	return s.scanUser(s.rdb.QueryRowContext(ctx,
-		`SELECT u.id, u.public_id, u.name, u.is_admin, u.created_at, u.password_hash
+		`SELECT u.id, u.public_id, u.name, u.is_admin, u.created_at, u.disabled_at, u.password_hash
 		 FROM users u JOIN bindings b ON b.user_id = u.id WHERE b.openid = ?`, openid), &hash)
 }

@@ -17,7 +17,7 @@ var placeholder = regexp.MustCompile(`\{\s?\{\s*([A-Za-z0-9_]+)\.DATA\s*\}\s?\}`
 // TemplateLines lays a template's content out the way WeChat shows the
 // card: each placeholder becomes a line labelled by the text before it on
 // its line ("商品名称：{{thing1.DATA}}" → 商品名称). first and remark are
-// dropped, as WeChat has done since May 2023 (§4).
+// dropped, as WeChat has done since May 2023 (docs/wechat.md §4).
 func TemplateLines(content string, data map[string]string) []PreviewLine {
 	var out []PreviewLine
 	seen := map[string]bool{}

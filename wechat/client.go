@@ -2,7 +2,8 @@
 // tokens and their manager, web authorization (OAuth), template and
 // customer-service messages, follower info and server-URL signatures. It
 // knows nothing of wxpush's users. The facts it follows are in
-// shared/wechat-api.md (cited as §N).
+// docs/wechat.md (cited as "docs/wechat.md §N"; the long version with sources
+// is docs/wechat-details.md).
 package wechat
 
 import (
@@ -13,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -56,7 +59,7 @@ func (c *Client) getJSON(ctx context.Context, path string, q url.Values, out any
 func (c *Client) postJSON(ctx context.Context, path string, q url.Values, body, out any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // message contents may hold <a href> links (§4)
+	enc.SetEscapeHTML(false) // message contents may hold <a href> links (docs/wechat.md §4)
 	if err := enc.Encode(body); err != nil {
 		return fmt.Errorf("wechat: encode %s body: %w", path, err)
 	}
@@ -64,10 +67,12 @@ func (c *Client) postJSON(ctx context.Context, path string, q url.Values, body, 
 }
 
 // do performs one API call. The body is parsed as JSON whatever the
-// Content-Type (§0: sns/* answer text/plain), numbers are decoded with
+// Content-Type (docs/wechat.md §0: sns/* answer text/plain), numbers are decoded with
 // UseNumber so that 64-bit ids never pass through a float. An errcode present
 // and not 0 becomes *Error; a non-2xx status *StatusError; a transport
-// failure *RequestError. No returned error contains the query string.
+// failure *RequestError, saying whether the request had been written; a 2xx
+// answer that is not the JSON expected *ResponseError. No returned error
+// contains the query string.
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, body io.Reader, out any) error {
 	u := strings.TrimRight(c.APIBase, "/") + path
 	if len(q) > 0 {
@@ -82,14 +87,27 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	}
 	req.Header.Set("Accept", "application/json")
+	// Whether WeChat may have acted on a failed call depends on whether the
+	// request was written before the failure (MaybeDelivered). Only calls
+	// with a body act (sends); reads need not know.
+	var written atomic.Bool
+	if body != nil {
+		req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			WroteRequest: func(i httptrace.WroteRequestInfo) {
+				if i.Err == nil {
+					written.Store(true)
+				}
+			},
+		}))
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return c.requestError(method, path, err)
+		return c.requestError(method, path, err, written.Load())
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return c.requestError(method, path, err)
+		return c.requestError(method, path, err, true)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return &StatusError{Method: method, Path: path, StatusCode: resp.StatusCode}
@@ -99,7 +117,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		ErrMsg  string       `json:"errmsg"`
 	}
 	if err := decode(data, &head); err != nil {
-		return fmt.Errorf("wechat: %s %s: response is not JSON: %w", method, path, err)
+		return &ResponseError{Method: method, Path: path, Err: fmt.Errorf("response is not JSON: %w", err)}
 	}
 	if head.ErrCode != nil {
 		code, err := head.ErrCode.Int64()
@@ -114,12 +132,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return nil
 	}
 	if err := decode(data, out); err != nil {
-		return fmt.Errorf("wechat: %s %s: decode response: %w", method, path, err)
+		return &ResponseError{Method: method, Path: path, Err: fmt.Errorf("decode response: %w", err)}
 	}
 	return nil
 }
 
-// isTokenPath reports the endpoints that mint global access tokens (§1).
+// isTokenPath reports the endpoints that mint global access tokens (docs/wechat.md §1).
 func isTokenPath(path string) bool {
 	return path == "/cgi-bin/token" || path == "/cgi-bin/stable_token"
 }
@@ -131,8 +149,9 @@ func decode(data []byte, v any) error {
 }
 
 // requestError strips the URL from a transport error: *url.Error quotes the
-// full URL, secret and access_token included.
-func (c *Client) requestError(method, path string, err error) error {
+// full URL, secret and access_token included. written: the whole request
+// had been written when it failed.
+func (c *Client) requestError(method, path string, err error, written bool) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -141,7 +160,7 @@ func (c *Client) requestError(method, path string, err error) error {
 	if msg := err.Error(); strings.Contains(msg, "?") || (c.AppSecret != "" && strings.Contains(msg, c.AppSecret)) {
 		err = &redactedError{msg: redactQuery(redact(msg, c.AppSecret)), err: err}
 	}
-	return &RequestError{Method: method, Path: path, Err: err}
+	return &RequestError{Method: method, Path: path, Err: err, Written: written}
 }
 
 // redactedError keeps errors.Is working on the cause while printing a

@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-// Errors of safe mode (§8). Decrypt wraps them; test with errors.Is.
+// Errors of safe mode (docs/wechat.md §8). Decrypt wraps them; test with errors.Is.
 var (
 	ErrBadAESKey     = errors.New("wechat: EncodingAESKey must be 43 characters of [A-Za-z0-9]")
 	ErrBadCiphertext = errors.New("wechat: malformed ciphertext")
@@ -24,13 +24,13 @@ var (
 
 const (
 	encodingAESKeyLen = 43
-	padBlock          = 32 // PKCS#7 block of WeChat's padding, not AES's 16 (§8)
+	padBlock          = 32 // PKCS#7 block of WeChat's padding, not AES's 16 (docs/wechat.md §8)
 	randomLen         = 16
 	headerLen         = randomLen + 4 // random ‖ big-endian message length
 )
 
 // Crypter encrypts, decrypts and signs server messages of one account in
-// safe and compatible mode (§8). It is immutable and safe for concurrent use.
+// safe and compatible mode (docs/wechat.md §8). It is immutable and safe for concurrent use.
 type Crypter struct {
 	token string
 	appID string
@@ -40,7 +40,7 @@ type Crypter struct {
 
 // NewCrypter checks and decodes the account's EncodingAESKey: 43 characters
 // of [A-Za-z0-9]; the AES-256 key is base64(EncodingAESKey + "="), the IV its
-// first 16 bytes (§8). The decoding ignores the low bits of the last
+// first 16 bytes (docs/wechat.md §8). The decoding ignores the low bits of the last
 // character, as WeChat's own SDKs do: real keys have them set (…ABCDEFG).
 func NewCrypter(token, encodingAESKey, appID string) (*Crypter, error) {
 	key, err := decodeAESKey(encodingAESKey)
@@ -73,7 +73,7 @@ func decodeAESKey(s string) ([]byte, error) {
 }
 
 // Encrypt encrypts msg with 16 fresh random bytes and returns the base64
-// Encrypt value (§8).
+// Encrypt value (docs/wechat.md §8).
 func (c *Crypter) Encrypt(msg []byte) (string, error) {
 	random := make([]byte, randomLen)
 	if _, err := rand.Read(random); err != nil {
@@ -84,7 +84,7 @@ func (c *Crypter) Encrypt(msg []byte) (string, error) {
 
 // EncryptWithRandom is Encrypt with the caller's 16 random bytes: the output
 // is deterministic, for test vectors. Plaintext is random16 ‖ len(msg) as
-// 4 bytes big-endian ‖ msg ‖ appid, PKCS#7-padded to 32 bytes (§8).
+// 4 bytes big-endian ‖ msg ‖ appid, PKCS#7-padded to 32 bytes (docs/wechat.md §8).
 func (c *Crypter) EncryptWithRandom(random16, msg []byte) (string, error) {
 	if len(random16) != randomLen {
 		return "", fmt.Errorf("wechat: encrypt: random prefix is %d bytes, want %d", len(random16), randomLen)
@@ -105,7 +105,7 @@ func (c *Crypter) EncryptWithRandom(random16, msg []byte) (string, error) {
 }
 
 // Decrypt decodes an Encrypt value and returns the message, after checking
-// the padding, the length field and that the trailing appid is ours (§8).
+// the padding, the length field and that the trailing appid is ours (docs/wechat.md §8).
 // Errors wrap ErrBadCiphertext, ErrBadPadding or ErrAppIDMismatch.
 func (c *Crypter) Decrypt(encrypted string) ([]byte, error) {
 	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encrypted))
@@ -141,7 +141,7 @@ func (c *Crypter) Decrypt(encrypted string) ([]byte, error) {
 }
 
 // MsgSignature is safe mode's msg_signature: hex sha1 of token, timestamp,
-// nonce and the Encrypt value, sorted as strings and concatenated (§8).
+// nonce and the Encrypt value, sorted as strings and concatenated (docs/wechat.md §8).
 func MsgSignature(token, timestamp, nonce, encrypted string) string {
 	return sortedSHA1(token, timestamp, nonce, encrypted)
 }
@@ -160,7 +160,7 @@ func (c *Crypter) Verify(timestamp, nonce, encrypted, msgSignature string) bool 
 // ErrBadSignature is returned by DecryptReply when MsgSignature does not match.
 var ErrBadSignature = errors.New("wechat: msg_signature does not match")
 
-// EncryptReply wraps a plain passive reply in the encrypted envelope of §8:
+// EncryptReply wraps a plain passive reply in the encrypted envelope of docs/wechat.md §8:
 // <xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>. WeChat's
 // examples reuse the request's timestamp and nonce.
 func (c *Crypter) EncryptReply(reply []byte, timestamp, nonce string) ([]byte, error) {

@@ -10,7 +10,7 @@ import (
 	"github.com/wxpush/wxpush/wechat"
 )
 
-// Vector V2 (wechat-api-details.md §7.2): WeChat's official WXBizMsgCrypt sample.
+// Vector V2 (docs/wechat-details.md §7.2): WeChat's official WXBizMsgCrypt sample.
 const (
 	v2Token     = "spamtest"
 	v2AESKey    = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"

@@ -9,14 +9,14 @@ import (
 )
 
 // Error is an error answered by WeChat: a body whose errcode is present and
-// not 0 (§0 of wechat-api-details.md; HTTP status is 200 even then). Callers
+// not 0 (docs/wechat-details.md §0; HTTP status is 200 even then). Callers
 // decide what to do by asking its methods, not by matching numbers.
 type Error struct {
 	Code int
 	Msg  string // errmsg as sent, usually ending in " rid: …" (show it to admins)
 
 	// tokenAPI marks an answer from /cgi-bin/token or /cgi-bin/stable_token,
-	// where 40001 means a wrong secret rather than a stale token (§1).
+	// where 40001 means a wrong secret rather than a stale token (docs/wechat.md §1).
 	tokenAPI bool
 }
 
@@ -25,9 +25,9 @@ func (e *Error) Error() string {
 }
 
 // TokenInvalid reports whether the access token used was invalid, superseded
-// or expired: drop the cached token, fetch one, retry the call once (§1, §6).
+// or expired: drop the cached token, fetch one, retry the call once (docs/wechat.md §1, §6).
 // From the token endpoints themselves 40001 means a wrong secret instead
-// (§1): such an error is a ConfigProblem, not TokenInvalid, so that nobody
+// (docs/wechat.md §1): such an error is a ConfigProblem, not TokenInvalid, so that nobody
 // loops fetching tokens on it.
 func (e *Error) TokenInvalid() bool {
 	if e.tokenAPI {
@@ -41,7 +41,7 @@ func (e *Error) TokenInvalid() bool {
 }
 
 // Temporary reports whether the same call may succeed later if retried with
-// backoff (§6: -1 system busy, 45011 minute quota; 45066 mass-send retry too
+// backoff (docs/wechat.md §6: -1 system busy, 45011 minute quota; 45066 mass-send retry too
 // fast; 89501 IP awaiting admin confirmation).
 func (e *Error) Temporary() bool {
 	switch e.Code {
@@ -56,7 +56,7 @@ func (e *Error) Temporary() bool {
 func (e *Error) QuotaExceeded() bool { return e.Code == 45009 }
 
 // ConfigProblem reports errors only an administrator can fix: wrong appid or
-// secret, IP whitelist, API not granted to the account (§6).
+// secret, IP whitelist, API not granted to the account (docs/wechat.md §6).
 func (e *Error) ConfigProblem() bool {
 	switch e.Code {
 	case 40001:
@@ -68,7 +68,7 @@ func (e *Error) ConfigProblem() bool {
 }
 
 // CodeInvalid reports an OAuth code that is invalid, expired or already used:
-// ask the user to scan again (§2, §6).
+// ask the user to scan again (docs/wechat.md §2, §6).
 func (e *Error) CodeInvalid() bool {
 	switch e.Code {
 	case 40029, 40163, 41008, 42003:
@@ -139,7 +139,7 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("wechat: %s %s: HTTP %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
-// Temporary is always true (§6: HTTP 5xx are transient).
+// Temporary is always true (docs/wechat.md §6: HTTP 5xx are transient).
 func (e *StatusError) Temporary() bool { return true }
 
 // RequestError is a transport failure (connection refused, timeout, ...).
@@ -148,6 +148,11 @@ func (e *StatusError) Temporary() bool { return true }
 type RequestError struct {
 	Method, Path string
 	Err          error
+	// Written: the whole request had been written to the connection when
+	// the call failed (waiting for or reading the answer), so WeChat may
+	// have acted on it. False for failures before that: DNS, connection
+	// refused, TLS handshake, a write that failed.
+	Written bool
 }
 
 func (e *RequestError) Error() string {
@@ -157,8 +162,55 @@ func (e *RequestError) Error() string {
 func (e *RequestError) Unwrap() error { return e.Err }
 
 // Temporary is true unless the caller cancelled the call: transport errors
-// and timeouts are retried with backoff (§6).
+// and timeouts are retried with backoff (docs/wechat.md §6).
 func (e *RequestError) Temporary() bool { return !errors.Is(e.Err, context.Canceled) }
+
+// ResponseError is a 2xx answer whose body is not the JSON expected (a
+// proxy's page, a truncated body): the request got somewhere, but nobody
+// can tell what WeChat did with it.
+type ResponseError struct {
+	Method, Path string
+	Err          error
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("wechat: %s %s: %v", e.Method, e.Path, e.Err)
+}
+
+func (e *ResponseError) Unwrap() error { return e.Err }
+
+// MaybeDelivered reports whether a call that failed with err may
+// nevertheless have taken effect at WeChat — a message sent although the
+// call failed: the request was written and no answer from WeChat says what
+// became of it (a timeout or a connection lost while waiting for the answer,
+// an HTTP 5xx from a gateway, a 2xx that is not WeChat's JSON). It is false
+// when WeChat answered (an errcode: *Error), when the request never left
+// (connection refused, DNS, TLS handshake), and when getting the access
+// token failed, so that the call itself was never made. A customer-service
+// message has no de-duplication key: one that may have been delivered must
+// not be sent again blindly.
+func MaybeDelivered(err error) bool {
+	if err == nil {
+		return false
+	}
+	var we *Error
+	if errors.As(err, &we) {
+		return false
+	}
+	var re *RequestError
+	if errors.As(err, &re) {
+		return re.Written && !isTokenPath(re.Path)
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.StatusCode >= 500 && !isTokenPath(se.Path)
+	}
+	var pe *ResponseError
+	if errors.As(err, &pe) {
+		return !isTokenPath(pe.Path)
+	}
+	return false
+}
 
 // IsTemporary reports whether err (from any Client method) is worth retrying
 // later with backoff.

@@ -14,8 +14,8 @@ import (
 // DecryptReply about the document itself.
 var ErrBadXML = errors.New("wechat: malformed message XML")
 
-// Inbound is a message or event pushed to the server URL (§7; formats in
-// wechat-api-details.md §6.3, §3.2, §4.2). Fields absent from the XML stay
+// Inbound is a message or event pushed to the server URL (docs/wechat.md §7; formats in
+// docs/wechat-details.md §6.3, docs/wechat-details.md §3.2, docs/wechat-details.md §4.2). Fields absent from the XML stay
 // zero; element types wxpush does not use (PicUrl, Location_X, …) are
 // ignored.
 type Inbound struct {
@@ -29,10 +29,10 @@ type Inbound struct {
 	Ticket                   string
 	TemplateMsgID            int64  // <MsgID> of TEMPLATESENDJOBFINISH: same name as MsgId, other case
 	Status                   string // TEMPLATESENDJOBFINISH: "success", "failed:user block", "failed: system failed"
-	Encrypt                  string // safe and compatible mode (§8)
+	Encrypt                  string // safe and compatible mode (docs/wechat.md §8)
 }
 
-// Event names used by wxpush (§7).
+// Event names used by wxpush (docs/wechat.md §7).
 const (
 	EventSubscribe            = "subscribe"
 	EventUnsubscribe          = "unsubscribe"
@@ -41,7 +41,7 @@ const (
 )
 
 // qrScenePrefix starts the EventKey of a subscribe caused by a parameterized
-// QR code (§3).
+// QR code (docs/wechat.md §3).
 const qrScenePrefix = "qrscene_"
 
 var inboundFields = map[string]bool{
@@ -96,7 +96,7 @@ func parseInt(f map[string]string, name string) (int64, error) {
 	return n, nil
 }
 
-// DedupKey identifies a push across WeChat's retries (§7): messages by
+// DedupKey identifies a push across WeChat's retries (docs/wechat.md §7): messages by
 // MsgId; events by FromUserName, CreateTime and Event, plus the quoted msgid
 // for job-finished events (two template messages to one user may finish in
 // the same second).
@@ -114,7 +114,7 @@ func (m Inbound) DedupKey() string {
 	return k
 }
 
-// Scene returns the scene of a parameterized QR code scanned (§3): a
+// Scene returns the scene of a parameterized QR code scanned (docs/wechat.md §3): a
 // subscribe event's EventKey without its "qrscene_" prefix, or a SCAN
 // event's EventKey. Anything else (a plain follow, a menu click) is "".
 func (m Inbound) Scene() string {
@@ -163,7 +163,7 @@ func (m Inbound) XML() []byte {
 	return b.Bytes()
 }
 
-// Reply is a passive reply (§7) as WeChat reads it; only text replies carry
+// Reply is a passive reply (docs/wechat.md §7) as WeChat reads it; only text replies carry
 // Content.
 type Reply struct {
 	ToUserName, FromUserName string
@@ -194,7 +194,7 @@ func ParseReply(body []byte) (Reply, error) {
 	}, nil
 }
 
-// TextReply renders a passive text reply (§7): toUser is the follower's
+// TextReply renders a passive text reply (docs/wechat.md §7): toUser is the follower's
 // openid (the message's FromUserName), fromUser the account (its
 // ToUserName).
 func TextReply(toUser, fromUser string, createTime int64, content string) []byte {

@@ -8,7 +8,7 @@ import (
 	"github.com/wxpush/wxpush/wechat"
 )
 
-// Sample pushes, from wechat-api.md §7 and wechat-api-details.md §3.2, §4.2, §6.3.
+// Sample pushes, from docs/wechat.md §7 and docs/wechat-details.md §3.2, docs/wechat-details.md §4.2, docs/wechat-details.md §6.3.
 var (
 	sampleText = `<xml>
 <ToUserName><![CDATA[gh_account]]></ToUserName>

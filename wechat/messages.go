@@ -7,13 +7,13 @@ import (
 	"strings"
 )
 
-// TemplateMessage is one template message to one follower (§4).
+// TemplateMessage is one template message to one follower (docs/wechat.md §4).
 type TemplateMessage struct {
 	ToUser     string
 	TemplateID string
 	URL        string // optional jump link
 	// ClientMsgID is an optional de-duplication key: for the same openid and
-	// client_msg_id WeChat sends one message within about 10 minutes (§4),
+	// client_msg_id WeChat sends one message within about 10 minutes (docs/wechat.md §4),
 	// so a resend after a crash is harmless.
 	ClientMsgID string
 	Data        map[string]string // placeholder key → value
@@ -24,8 +24,8 @@ type templateValue struct {
 }
 
 // SendTemplate sends a template message and returns WeChat's msgid, which
-// the TEMPLATESENDJOBFINISH event quotes later (§4). The msgid is a 64-bit
-// integer decoded without passing through a float (§0); it is 0 if WeChat
+// the TEMPLATESENDJOBFINISH event quotes later (docs/wechat.md §4). The msgid is a 64-bit
+// integer decoded without passing through a float (docs/wechat.md §0); it is 0 if WeChat
 // accepted the message without answering one.
 func (c *Client) SendTemplate(ctx context.Context, accessToken string, m TemplateMessage) (msgID int64, err error) {
 	data := make(map[string]templateValue, len(m.Data))
@@ -51,7 +51,7 @@ func (c *Client) SendTemplate(ctx context.Context, accessToken string, m Templat
 
 // SendText sends a customer-service text message. WeChat accepts it only
 // inside a window opened by the user (45015 outside it, 45047 when its count
-// is used up, §4); content may hold <a href="..."> links.
+// is used up, docs/wechat.md §4); content may hold <a href="..."> links.
 func (c *Client) SendText(ctx context.Context, accessToken, openid, content string) error {
 	type text struct {
 		Content string `json:"content"`
@@ -65,13 +65,13 @@ func (c *Client) SendText(ctx context.Context, accessToken, openid, content stri
 	return c.postJSON(ctx, "/cgi-bin/message/custom/send", q, body, nil)
 }
 
-// Template is one of the account's templates (§4).
+// Template is one of the account's templates (docs/wechat.md §4).
 type Template struct {
 	ID, Title, PrimaryIndustry, DeputyIndustry, Content, Example string
 }
 
 // placeholder matches {{key.DATA}}, and also "{ {key.DATA} }" as WeChat's
-// doc site renders it (details §4.3).
+// doc site renders it (docs/wechat-details.md §4.3).
 var placeholder = regexp.MustCompile(`\{\s*\{\s*([A-Za-z0-9_]+)\.DATA\s*\}\s*\}`)
 
 // Keys returns the data keys of the template: its {{key.DATA}} placeholders
@@ -89,7 +89,7 @@ func (t Template) Keys() []string {
 }
 
 // Templates lists the account's templates
-// (GET /cgi-bin/template/get_all_private_template, §4).
+// (GET /cgi-bin/template/get_all_private_template, docs/wechat.md §4).
 func (c *Client) Templates(ctx context.Context, accessToken string) ([]Template, error) {
 	var r struct {
 		List []struct {

@@ -134,7 +134,7 @@ func TestSendText_OutsideWindow(t *testing.T) {
 
 func TestTemplates_ListAndKeys(t *testing.T) {
 	c := apiStub(t, "GET", "/cgi-bin/template/get_all_private_template", func(*testing.T, *http.Request, []byte) string {
-		// details §4.3, plus a category template
+		// docs/wechat-details.md §4.3, plus a category template
 		return `{"template_list":[{"template_id":"iPk5sOIt5X_flOVKn5GrTFpncEYTojx6ddbt8WYoV5s","title":"领取奖金提醒","primary_industry":"IT科技","deputy_industry":"互联网|电子商务","content":"{{result.DATA}}\n\n领奖金额:{{withdrawMoney.DATA}}\n领奖  时间:    {{withdrawTime.DATA}}\n银行信息:{{cardInfo.DATA}}\n到账时间:  {{arrivedTime.DATA}}\n{{remark.DATA}}","example":"您已提交领奖申请\n\n领奖金额：xxxx元"},
 			{"template_id":"T2","title":"工单提醒","primary_industry":"","deputy_industry":"","content":"工单类型:{{const3.DATA}}\n工单名称:{{thing1.DATA}}","example":""}]}`
 	})

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// OAuth scopes (§2).
+// OAuth scopes (docs/wechat.md §2).
 const (
 	ScopeBase     = "snsapi_base"     // silent, openid only
 	ScopeUserInfo = "snsapi_userinfo" // consent page; allows UserInfo
@@ -18,12 +18,12 @@ type OAuthToken struct {
 	AccessToken, RefreshToken, OpenID, Scope, UnionID string
 	ExpiresIn                                         int
 	// IsSnapshotUser marks a "snapshot" preview: the openid is virtual, do
-	// not bind it (§2).
+	// not bind it (docs/wechat.md §2).
 	IsSnapshotUser bool
 }
 
 // SNSUser is the profile from /sns/userinfo. Since 2021 Sex is 0 and the
-// region fields are empty; treat Nickname and HeadImgURL as optional (§2).
+// region fields are empty; treat Nickname and HeadImgURL as optional (docs/wechat.md §2).
 type SNSUser struct {
 	OpenID, Nickname, HeadImgURL, UnionID string
 	Sex                                   int
@@ -32,7 +32,7 @@ type SNSUser struct {
 
 // AuthorizeURL is the link to open in WeChat (or encode as a QR). WeChat
 // matches the link by regex: the parameter order and the trailing
-// "#wechat_redirect" are required (§2).
+// "#wechat_redirect" are required (docs/wechat.md §2).
 func (c *Client) AuthorizeURL(redirectURI, scope, state string) string {
 	return strings.TrimRight(c.OAuthBase, "/") + "/connect/oauth2/authorize" +
 		"?appid=" + url.QueryEscape(c.AppID) +
@@ -69,7 +69,7 @@ func (r oauthTokenResponse) token(path string) (OAuthToken, error) {
 }
 
 // ExchangeCode trades the code from the OAuth redirect for a web token and
-// the user's openid. Codes are single use and live 5 minutes (§2).
+// the user's openid. Codes are single use and live 5 minutes (docs/wechat.md §2).
 func (c *Client) ExchangeCode(ctx context.Context, code string) (OAuthToken, error) {
 	const path = "/sns/oauth2/access_token"
 	q := url.Values{
@@ -108,7 +108,7 @@ func (c *Client) CheckOAuthToken(ctx context.Context, oauthAccessToken, openid s
 }
 
 // UserInfo fetches the profile of the user who consented with
-// snsapi_userinfo; a snsapi_base token answers 48001 (§2).
+// snsapi_userinfo; a snsapi_base token answers 48001 (docs/wechat.md §2).
 func (c *Client) UserInfo(ctx context.Context, oauthAccessToken, openid string) (SNSUser, error) {
 	const path = "/sns/userinfo"
 	q := url.Values{"access_token": {oauthAccessToken}, "openid": {openid}, "lang": {"zh_CN"}}

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Limits of temporary parameterized QR codes (§3).
+// Limits of temporary parameterized QR codes (docs/wechat.md §3).
 const (
 	MaxQRExpire   = 30 * 24 * time.Hour
 	MaxSceneBytes = 64
@@ -27,7 +27,7 @@ type QRCode struct {
 }
 
 // CreateQRCode creates a temporary QR code carrying sceneStr (QR_STR_SCENE,
-// §3). Scanning it sends a subscribe event with EventKey "qrscene_"+sceneStr
+// docs/wechat.md §3). Scanning it sends a subscribe event with EventKey "qrscene_"+sceneStr
 // (new follower) or a SCAN event with EventKey sceneStr (follower): see
 // Inbound.Scene. sceneStr must be 1–64 bytes and expire between 1 s and 30
 // days (whole seconds, rounded down).

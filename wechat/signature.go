@@ -9,8 +9,8 @@ import (
 )
 
 // Signature is the server-URL signature: hex sha1 of token, timestamp and
-// nonce sorted as strings and concatenated (§7). Safe mode's msg_signature
-// (§8) is the same construction over four values.
+// nonce sorted as strings and concatenated (docs/wechat.md §7). Safe mode's msg_signature
+// (docs/wechat.md §8) is the same construction over four values.
 func Signature(token, timestamp, nonce string) string {
 	return sortedSHA1(token, timestamp, nonce)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // FieldError is a template data value that WeChat would refuse with 47003
-// (§4). Msg is in Chinese, for the administrator.
+// (docs/wechat.md §4). Msg is in Chinese, for the administrator.
 type FieldError struct {
 	Key, Msg string
 	// Rule is Msg without the key ("最多 20 个字符"), for a caller that
@@ -20,7 +20,7 @@ type FieldError struct {
 }
 
 // Error mirrors WeChat's own wording ("data.thing1.value invalid",
-// "data.date4.value is empty", details §0) followed by the explanation.
+// "data.date4.value is empty", docs/wechat-details.md §0) followed by the explanation.
 func (e *FieldError) Error() string {
 	what := "invalid"
 	if e.empty {
@@ -30,9 +30,9 @@ func (e *FieldError) Error() string {
 }
 
 // CheckTemplateData checks data against the value rules of category
-// templates before sending (§4; the table is in details §4.2). A key is
+// templates before sending (docs/wechat.md §4; the table is in docs/wechat-details.md §4.2). A key is
 // typed by its prefix, the key without trailing digits (thing1 → thing).
-// first and remark (dropped by WeChat since May 2023, §4) and keys of unknown
+// first and remark (dropped by WeChat since May 2023, docs/wechat.md §4) and keys of unknown
 // prefix (old industry templates: keyword1, …) are free text and never
 // flagged. A typed key that is missing or blank is flagged as empty. Keys in
 // data but not in keys are ignored, as WeChat ignores them. The result has
@@ -66,7 +66,7 @@ type valueRule struct {
 	msg string // after the key: "thing1 最多 20 个字符"
 }
 
-// valueRules are the category-template limits, by key prefix (details §4.2).
+// valueRules are the category-template limits, by key prefix (docs/wechat-details.md §4.2).
 var valueRules = map[string]valueRule{
 	"thing": {maxRunes(20), "最多 20 个字符"},
 	"number": {func(v string) bool { return len(v) <= 32 && numberRe.MatchString(v) },
@@ -107,7 +107,7 @@ func maxRunes(n int) func(string) bool {
 }
 
 // dateTime checks a time (24 h, optionally with a date) or a date
-// (optionally with a time); either may be a range "a~b" (details §4.2).
+// (optionally with a time); either may be a range "a~b" (docs/wechat-details.md §4.2).
 func dateTime(date bool) func(string) bool {
 	re := timeRe
 	if date {

@@ -31,7 +31,7 @@ func (r tokenResponse) token(path string) (Token, error) {
 }
 
 // Token fetches a new access token with GET /cgi-bin/token. Every call mints
-// a new token and retires the previous one after 5 minutes (§1), so only one
+// a new token and retires the previous one after 5 minutes (docs/wechat.md §1), so only one
 // place may call it; prefer StableToken.
 func (c *Client) Token(ctx context.Context) (Token, error) {
 	const path = "/cgi-bin/token"
@@ -50,7 +50,7 @@ func (c *Client) Token(ctx context.Context) (Token, error) {
 // StableToken fetches the stable access token with POST /cgi-bin/stable_token.
 // Without force it returns the current token with its remaining lifetime
 // (always ≥ 300 s); force issues a new one and is limited to 20 a day, 30 s
-// apart (§1).
+// apart (docs/wechat.md §1).
 func (c *Client) StableToken(ctx context.Context, force bool) (Token, error) {
 	const path = "/cgi-bin/stable_token"
 	body := struct {

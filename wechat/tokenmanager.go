@@ -22,7 +22,7 @@ type TokenCache interface {
 
 // DefaultRefreshBefore is when the manager refreshes a token ahead of its
 // expiry. stable_token hands out a new token only in the last 5 minutes of
-// the current one and returns the same token before that (§1), so an
+// the current one and returns the same token before that (docs/wechat.md §1), so an
 // earlier refresh would gain nothing; 4 minutes leaves a minute for clock
 // skew and latency, and still 4 minutes for retries while the old token
 // keeps working.
@@ -37,10 +37,10 @@ const (
 	expiryMargin = 30 * time.Second
 	// sameTokenRetry spaces refresh attempts when stable_token keeps
 	// returning a token inside the refresh window (WeChat's clock says it
-	// has 5 minutes or more left, §1).
+	// has 5 minutes or more left, docs/wechat.md §1).
 	sameTokenRetry = 30 * time.Second
 	// forceGap spaces our force_refresh calls: WeChat allows 20 a day, 30 s
-	// apart, and ignores one that comes sooner (§1).
+	// apart, and ignores one that comes sooner (docs/wechat.md §1).
 	forceGap = time.Minute
 	// Run's backoff after failed fetches, and its longest sleep (it
 	// re-reads the clock at least this often, e.g. after a suspend).
@@ -55,6 +55,9 @@ type TokenOptions struct {
 	Log           *slog.Logger  // nil: discard
 	RefreshBefore time.Duration // 0: DefaultRefreshBefore
 	Now           func() time.Time
+	// OnConflict learns of signs that another system refreshes this app's
+	// token (conflict.go); called outside the manager's lock.
+	OnConflict func(TokenConflict)
 }
 
 // TokenStatus is the manager's state for the dashboard. Fetches counts
@@ -71,11 +74,14 @@ type TokenStatus struct {
 	LastError   string // Chinese explanation and errmsg; never the secret
 	LastErrorAt time.Time
 	// ConfigProblem: the last fetch failed with an error only an
-	// administrator can fix (40013, 40125, 40164, 89503, …, §6).
+	// administrator can fix (40013, 40125, 40164, 89503, …, docs/wechat.md §6).
 	ConfigProblem bool
+	// EgressIP: the last fetch failed with 40164, and this is the IP
+	// WeChat saw the call come from (whitelist.go): the one to whitelist.
+	EgressIP string
 }
 
-// TokenManager keeps the one access token of an app (§1): cached in memory
+// TokenManager keeps the one access token of an app (docs/wechat.md §1): cached in memory
 // and in a TokenCache, refreshed ahead of expiry, fetched with stable_token
 // by one caller at a time however many ask, dropped and fetched again once
 // when a call says it is invalid. It is safe for concurrent use.
@@ -93,10 +99,11 @@ type TokenManager struct {
 	lastForce time.Time
 	flight    *flight // the fetch in progress, if any
 	status    TokenStatus
+	conflicts conflictState // conflict.go
 
 	// After a failed fetch, callers get its error until failUntil instead of
 	// fetching again: a broken configuration must not turn every queued
-	// send into a token call (the daily quota is 2,000, §1).
+	// send into a token call (the daily quota is 2,000, docs/wechat.md §1).
 	failErr   error
 	failUntil time.Time
 }
@@ -117,6 +124,7 @@ type flight struct {
 // NewTokenManager returns a manager for c's app.
 func NewTokenManager(c *Client, o TokenOptions) *TokenManager {
 	m := &TokenManager{c: c, cache: o.Cache, log: o.Log, refreshBefore: o.RefreshBefore, now: o.Now}
+	m.conflicts.on = o.OnConflict
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -154,7 +162,7 @@ func (m *TokenManager) Token(ctx context.Context) (string, error) {
 }
 
 // Invalidate drops the current token if it is still rejected, the token an
-// API call refused (40001/40014/42001, §1). A caller that fails late with an
+// API call refused (40001/40014/42001, docs/wechat.md §1). A caller that fails late with an
 // older token does not drop the fresh one fetched meanwhile.
 func (m *TokenManager) Invalidate(rejected string) {
 	if rejected == "" {
@@ -174,7 +182,7 @@ func (m *TokenManager) Invalidate(rejected string) {
 
 // Do runs fn with a token. If fn fails because WeChat says the token is
 // invalid, Do drops it, gets a fresh one (one fetch shared by all callers)
-// and runs fn once more (§1, §6). Errors from fn are returned as they are;
+// and runs fn once more (docs/wechat.md §1, §6). Errors from fn are returned as they are;
 // an error getting the token comes back wrapped, with *Error inside.
 func (m *TokenManager) Do(ctx context.Context, fn func(ctx context.Context, token string) error) error {
 	tok, err := m.Token(ctx)
@@ -185,6 +193,7 @@ func (m *TokenManager) Do(ctx context.Context, fn func(ctx context.Context, toke
 	if !IsTokenInvalid(err) {
 		return err
 	}
+	m.noteRejected(tok, err) // conflict.go
 	m.Invalidate(tok)
 	if tok, err = m.Token(ctx); err != nil {
 		return err
@@ -250,6 +259,7 @@ func (m *TokenManager) usableLocked() bool {
 func (m *TokenManager) setLocked(t Token) {
 	now := m.now()
 	m.tok = t
+	m.conflicts.held = t
 	m.refreshAt = t.ExpiresAt.Add(-m.refreshBefore)
 	if !m.refreshAt.After(now) {
 		m.refreshAt = now.Add(sameTokenRetry)
@@ -341,7 +351,7 @@ func (m *TokenManager) load(ctx context.Context) (Token, error) {
 	return t, nil
 }
 
-// fetch calls stable_token (§1). If WeChat returns the very token a call
+// fetch calls stable_token (docs/wechat.md §1). If WeChat returns the very token a call
 // just rejected (it still thinks that token valid), fetch forces a new one,
 // at most once a minute since force_refresh is limited; should the forced
 // call fail, the unforced token is kept.
@@ -350,6 +360,7 @@ func (m *TokenManager) fetch(ctx context.Context) (Token, error) {
 	if err != nil {
 		return Token{}, err
 	}
+	m.noteReplaced(t) // conflict.go
 	m.mu.Lock()
 	force := t.AccessToken == m.rejected && m.now().Sub(m.lastForce) >= forceGap
 	if force {
@@ -390,12 +401,13 @@ func (m *TokenManager) stableToken(ctx context.Context, force bool) (Token, erro
 
 func (m *TokenManager) recordErrorLocked(err error) {
 	s := &m.status
-	s.LastErrCode, s.ConfigProblem = 0, false
+	s.LastErrCode, s.ConfigProblem, s.EgressIP = 0, false, ""
 	s.LastError = "无法获取 access_token：" + redact(err.Error(), m.c.AppSecret)
 	var we *Error
 	if errors.As(err, &we) {
 		s.LastErrCode = we.Code
 		s.ConfigProblem = we.ConfigProblem()
+		s.EgressIP = we.CallerIP()
 		s.LastError = we.Explain() + "（" + redact(we.Msg, m.c.AppSecret) + "）"
 	}
 	s.LastErrorAt = m.now()

@@ -255,7 +255,7 @@ func TestTokenManager_RefreshesAheadOfExpiry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(5 * time.Minute) // 5 min left: stable_token would return the same token (§1)
+	e.clock.Advance(5 * time.Minute) // 5 min left: stable_token would return the same token (docs/wechat.md §1)
 	if tok, err := m.Token(ctx); err != nil || tok != first {
 		t.Fatalf("with 5 min left: %v; want the cached token", err)
 	}
@@ -437,7 +437,7 @@ func newFakeTokenClient(t *testing.T, f *fakeTokenServer) *wechat.Client {
 
 func TestTokenManager_ForcesRefreshWhenStableTokenReturnsRejected(t *testing.T) {
 	// WeChat rejects a token that stable_token still hands out: only
-	// force_refresh gets a working one (§1).
+	// force_refresh gets a working one (docs/wechat.md §1).
 	f := &fakeTokenServer{current: "A", forced: "B", valid: "B"}
 	c := newFakeTokenClient(t, f)
 	m := wechat.NewTokenManager(c, wechat.TokenOptions{})
@@ -459,7 +459,7 @@ func TestTokenManager_ForcesRefreshWhenStableTokenReturnsRejected(t *testing.T) 
 }
 
 func TestTokenManager_40001FromTokenEndpointIsNotRetried(t *testing.T) {
-	// From stable_token itself 40001 means a wrong secret (§1).
+	// From stable_token itself 40001 means a wrong secret (docs/wechat.md §1).
 	f := &fakeTokenServer{errcode: 40001}
 	m := wechat.NewTokenManager(newFakeTokenClient(t, f), wechat.TokenOptions{})
 	err := m.Do(t.Context(), func(context.Context, string) error {

@@ -9,7 +9,7 @@ import (
 
 // Follower is what /cgi-bin/user/info says of an openid. Since 2021 there is
 // no nickname or avatar; for a non-follower only OpenID (and perhaps
-// UnionID) is set (§5, details §4.4).
+// UnionID) is set (docs/wechat.md §5, docs/wechat-details.md §4.4).
 type Follower struct {
 	OpenID         string
 	Subscribed     bool
@@ -43,7 +43,7 @@ func (f followerJSON) follower() Follower {
 	}
 }
 
-// Follower fetches one user's follow status (GET /cgi-bin/user/info, §5).
+// Follower fetches one user's follow status (GET /cgi-bin/user/info, docs/wechat.md §5).
 func (c *Client) Follower(ctx context.Context, accessToken, openid string) (Follower, error) {
 	const path = "/cgi-bin/user/info"
 	var r followerJSON
@@ -57,11 +57,11 @@ func (c *Client) Follower(ctx context.Context, accessToken, openid string) (Foll
 	return r.follower(), nil
 }
 
-// batchSize is the most openids /cgi-bin/user/info/batchget takes (§5).
+// batchSize is the most openids /cgi-bin/user/info/batchget takes (docs/wechat.md §5).
 const batchSize = 100
 
 // Followers fetches many users' follow status with
-// POST /cgi-bin/user/info/batchget, 100 per call (§5). The result is in the
+// POST /cgi-bin/user/info/batchget, 100 per call (docs/wechat.md §5). The result is in the
 // order of openids, one entry per openid; if one call fails the error is
 // returned and the results are dropped.
 func (c *Client) Followers(ctx context.Context, accessToken string, openids []string) ([]Follower, error) {

@@ -24,8 +24,8 @@ type authError struct {
 	Msg  string
 }
 
-// parseAuthorize validates the authorize parameters like WeChat does (§2,
-// details §2.1); the codes are the documented 100xx page codes.
+// parseAuthorize validates the authorize parameters like WeChat does (docs/wechat.md §2,
+// docs/wechat-details.md §2.1); the codes are the documented 100xx page codes.
 func (s *Sandbox) parseAuthorize(q url.Values) (authRequest, *authError) {
 	a := authRequest{RedirectURI: q.Get("redirect_uri"), Scope: q.Get("scope"), State: q.Get("state")}
 	switch appid := q.Get("appid"); {
@@ -69,7 +69,7 @@ func sameHost(u *url.URL, domain string) bool {
 	return strings.EqualFold(u.Hostname(), domain)
 }
 
-// validState: up to 128 bytes of [a-zA-Z0-9] (§2). Empty is allowed; SDKs
+// validState: up to 128 bytes of [a-zA-Z0-9] (docs/wechat.md §2). Empty is allowed; SDKs
 // omit it.
 func validState(st string) bool {
 	if len(st) > 128 {
@@ -84,7 +84,7 @@ func validState(st string) bool {
 }
 
 // redirectTo builds redirect_uri?code=CODE&state=STATE (code omitted when
-// the user refused, §2), appending to an existing query and keeping any
+// the user refused, docs/wechat.md §2), appending to an existing query and keeping any
 // fragment last.
 func redirectTo(redirectURI, code, state string) string {
 	base, frag, hasFrag := strings.Cut(redirectURI, "#")
@@ -117,6 +117,16 @@ func (s *Sandbox) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	a, aerr := s.parseAuthorize(r.URL.Query())
 	if aerr != nil {
 		s.render(w, r, http.StatusBadRequest, authErrorPage(s.layout(), *aerr))
+		return
+	}
+	if u, ok := s.holder(r); ok {
+		// Inside the phone's browser WeChat knows who holds the phone:
+		// snsapi_base is silent, snsapi_userinfo asks that user (docs/wechat.md §2).
+		if a.Scope == wechat.ScopeBase {
+			http.Redirect(w, r, redirectTo(a.RedirectURI, s.issueCode(u.OpenID, a.Scope), a.State), http.StatusFound)
+			return
+		}
+		s.render(w, r, http.StatusOK, consentPage(s.layout(), consentView{Action: s.authAction(r), AppID: s.opts.AppID, User: u}))
 		return
 	}
 	s.renderChooser(w, r, a, s.rememberedUser(r), "", http.StatusOK)
@@ -179,7 +189,7 @@ func (s *Sandbox) handleAuthorizePost(w http.ResponseWriter, r *http.Request) {
 		}
 		s.rememberUser(w, u.OpenID)
 		if a.Scope == wechat.ScopeBase {
-			// snsapi_base is silent: straight back with a code (§2).
+			// snsapi_base is silent: straight back with a code (docs/wechat.md §2).
 			http.Redirect(w, r, redirectTo(a.RedirectURI, s.issueCode(u.OpenID, a.Scope), a.State), http.StatusFound)
 			return
 		}
@@ -193,7 +203,7 @@ func (s *Sandbox) handleAuthorizePost(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Redirect(w, r, redirectTo(a.RedirectURI, s.issueCode(u.OpenID, a.Scope), a.State), http.StatusFound)
 	case "deny":
-		// Refusal: back with state only, no code (§2).
+		// Refusal: back with state only, no code (docs/wechat.md §2).
 		http.Redirect(w, r, redirectTo(a.RedirectURI, "", a.State), http.StatusFound)
 	default:
 		s.renderChooser(w, r, a, "", "", http.StatusBadRequest)

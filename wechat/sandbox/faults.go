@@ -15,10 +15,10 @@ type Faults struct {
 	// sandbox takes any lock, so concurrent calls overlap like real ones.
 	Latency time.Duration
 	// ErrorRate is the share (0–1) of message sends answered with -1
-	// "system error" (§6: retry with backoff).
+	// "system error" (docs/wechat.md §6: retry with backoff).
 	ErrorRate float64
 	// HTTP500Rate is the share (0–1) of message sends answered with HTTP
-	// status 500 and no JSON (§6: transient).
+	// status 500 and no JSON (docs/wechat.md §6: transient).
 	HTTP500Rate float64
 	// PerSecondLimit, if positive, is how many calls of each message API
 	// (template send, custom send; counted separately, across all users)
@@ -26,7 +26,7 @@ type Faults struct {
 	PerSecondLimit int
 	// DailyQuota, if positive, is how many calls of each message API are
 	// admitted per Beijing day; the rest answer 45009 until midnight Beijing
-	// time or ResetQuota (§6).
+	// time or ResetQuota (docs/wechat.md §6).
 	DailyQuota int
 	// ReceiptFirst pushes a fresh template send's TEMPLATESENDJOBFINISH
 	// before the send is answered, and answers only once the app has
@@ -35,6 +35,16 @@ type Faults struct {
 	// receipt on its own connection, so it can arrive in either order; by
 	// default the sandbox pushes it after answering, concurrently.
 	ReceiptFirst bool
+	// RivalRefreshEvery, if positive, plays another system holding the
+	// same AppSecret that calls stable_token with force_refresh this often
+	// (sandbox clock, from when the fault is set): the token the app holds
+	// is replaced and answers 40001 five minutes later (rival.go).
+	RivalRefreshEvery time.Duration
+	// IPWhitelist, if not empty, is the account's API IP whitelist,
+	// comma-separated (a string keeps Faults comparable): the token
+	// endpoints refuse any other caller with 40164, naming the IP they saw
+	// (whitelist.go).
+	IPWhitelist string
 }
 
 // limitedAPI names the APIs that faults and quotas apply to.
@@ -62,6 +72,8 @@ func (s *Sandbox) SetFaults(f Faults) {
 	f.HTTP500Rate = clampRate(f.HTTP500Rate)
 	f.PerSecondLimit = max(f.PerSecondLimit, 0)
 	f.DailyQuota = max(f.DailyQuota, 0)
+	f.RivalRefreshEvery = max(f.RivalRefreshEvery, 0)
+	s.startRival(f.RivalRefreshEvery)
 	s.faults.Store(&f)
 }
 
@@ -76,7 +88,7 @@ func clampRate(r float64) float64 {
 func (s *Sandbox) Faults() Faults { return *s.faults.Load() }
 
 // ResetQuota clears today's call counts of every API, like
-// POST /cgi-bin/clear_quota (details §1.1), so calls refused with 45009
+// POST /cgi-bin/clear_quota (docs/wechat-details.md §1.1), so calls refused with 45009
 // succeed again.
 func (s *Sandbox) ResetQuota() {
 	s.mu.Lock()
@@ -85,6 +97,7 @@ func (s *Sandbox) ResetQuota() {
 	for i := range s.limits {
 		s.limits[i].day = dayCounter{}
 	}
+	s.changedLocked(recTokens | recCounters)
 }
 
 // sleepLatency waits out the injected latency; false if the caller went
@@ -139,6 +152,7 @@ func (s *Sandbox) admitLocked(api limitedAPI, f *Faults, now time.Time) int {
 	if f.DailyQuota > 0 {
 		limit = f.DailyQuota
 	}
+	s.changedLocked(recCounters)
 	if !l.day.inc(now, limit) {
 		return 45009
 	}

@@ -24,7 +24,7 @@ type Message struct {
 	URL         string  // template jump link or news url
 	ClientMsgID string
 	At          time.Time
-	// Passive: a text the app answered a push with (§7), not sent through
+	// Passive: a text the app answered a push with (docs/wechat.md §7), not sent through
 	// the customer-service API.
 	Passive bool
 }
@@ -45,7 +45,7 @@ type Field struct{ Key, Label, Value string }
 
 const (
 	inboxCap = 200 // messages kept per user; TotalDelivered stays exact
-	// dedupTTL: client_msg_id de-duplicates for 10 minutes (details §4.2);
+	// dedupTTL: client_msg_id de-duplicates for 10 minutes (docs/wechat-details.md §4.2);
 	// dedupCap bounds what one user's index holds within that time.
 	dedupTTL      = 10 * time.Minute
 	dedupCap      = 100_000
@@ -153,7 +153,7 @@ func (s *Sandbox) TotalDelivered() int {
 }
 
 // dataItem is one value of a template send's data; color is accepted and
-// ignored (§4).
+// ignored (docs/wechat.md §4).
 type dataItem struct {
 	Value string `json:"value"`
 	Color string `json:"color"`
@@ -168,8 +168,8 @@ type sendResult struct {
 	blocked bool // the user refuses the account's messages
 }
 
-// handleTemplateSend: POST /cgi-bin/message/template/send (§4, details
-// §4.2). The checks, in order: injected faults; token (41001, 40014,
+// handleTemplateSend: POST /cgi-bin/message/template/send (docs/wechat.md §4, details
+// docs/wechat-details.md §4.2). The checks, in order: injected faults; token (41001, 40014,
 // 40001, 42001); per-second limit 45011 and daily quota 45009; body
 // (44002, 47001); touser (40003); template_id (40037); data (47003); the
 // user follows (43004); then client_msg_id: a repeat within 10 minutes
@@ -241,13 +241,14 @@ func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 		}
 		if res.blocked {
 			// Accepted, but the user refuses it: not shown, and the
-			// receipt says so (details §4.2).
+			// receipt says so (docs/wechat-details.md §4.2).
 			break
 		}
 		m.deliver(Message{
 			Kind: KindTemplate, MsgID: res.msgid, TemplateID: t.ID, Title: t.Title,
 			Fields: fields, URL: body.URL, ClientMsgID: body.ClientMsgID, At: now,
 		})
+		s.inboxChangedLocked(body.ToUser)
 		s.delivered++
 		s.stats.TemplateSends++
 	}
@@ -277,7 +278,7 @@ func (s *Sandbox) handleTemplateSend(w http.ResponseWriter, r *http.Request) {
 }
 
 // jobFinished is the TEMPLATESENDJOBFINISH receipt of a template send,
-// MsgID the send's msgid (details §4.2).
+// MsgID the send's msgid (docs/wechat-details.md §4.2).
 func (s *Sandbox) jobFinished(openid string, msgid int64, blocked bool, now time.Time) wechat.Inbound {
 	in := s.event(openid, "TEMPLATESENDJOBFINISH", now)
 	in.TemplateMsgID, in.Status = msgid, "success"
@@ -309,7 +310,7 @@ func (s *Sandbox) writeError(w http.ResponseWriter, res sendResult) {
 // is 40007 invalid media_id.
 var mediaMsgTypes = map[string]bool{"image": true, "voice": true, "video": true, "music": true, "mpnews": true}
 
-// handleCustomSend: POST /cgi-bin/message/custom/send (§4, details §4.1).
+// handleCustomSend: POST /cgi-bin/message/custom/send (docs/wechat.md §4, docs/wechat-details.md §4.1).
 // The checks, in order: injected faults; token; 45011 / 45009; body
 // (44002, 47001); touser (40003); the message: msgtype text (content
 // required: 44004; at most 2048 bytes: 45002 — the docs give no limit,
@@ -381,11 +382,13 @@ func (s *Sandbox) handleCustomSend(w http.ResponseWriter, r *http.Request) {
 	case msgCode != 0:
 		res.code = msgCode
 	case m.Blocked && m.Following:
-		res.code = 48002 // the user turned off 接收消息 (details §5)
+		res.code = 48002 // the user turned off 接收消息 (docs/wechat-details.md §5)
 	case s.failLocked(&res, m.useWindow(now)):
 	default:
 		msg.MsgID, msg.At = s.newMsgIDLocked(), now
 		m.deliver(msg)
+		s.userChangedLocked(body.ToUser) // the window's count
+		s.inboxChangedLocked(body.ToUser)
 		s.delivered++
 		s.stats.CustomSends++
 	}

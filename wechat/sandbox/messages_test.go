@@ -134,7 +134,7 @@ func TestMessageAPIs_TokenErrors(t *testing.T) {
 	superseded := a.token()
 	a.token() // supersedes it…
 	a.clk.Advance(6 * time.Minute)
-	// …and 5 minutes later it answers 40001 (§1).
+	// …and 5 minutes later it answers 40001 (docs/wechat.md §1).
 
 	endpoints := []struct{ name, method, path, body string }{
 		{"template send", "POST", "/cgi-bin/message/template/send", `{"touser":"` + zhang + `"}`},
@@ -265,7 +265,7 @@ func TestTemplateSend_DeliversWithExactMsgID(t *testing.T) {
 		t.Errorf("inbox msgid %d, answer %s", got.MsgID, m[1])
 	}
 	wantFields := []Field{
-		{"thing1", "服务名称", "数据库备份"}, // emoji stripped (§4)
+		{"thing1", "服务名称", "数据库备份"}, // emoji stripped (docs/wechat.md §4)
 		{"phrase2", "状态", "已完成"},
 		{"time3", "时间", "2025年3月1日 10:00"},
 	}
@@ -336,7 +336,7 @@ func TestCustomSend_Windows(t *testing.T) {
 	zhang := a.sb.Users()[0].OpenID
 	tok := a.token()
 
-	// Seeded users have just followed: 3 messages within 1 minute (§4).
+	// Seeded users have just followed: 3 messages within 1 minute (docs/wechat.md §4).
 	for i := range 3 {
 		wantCode(t, fmt.Sprint("follow window ", i), a.sendText(tok, zhang, "hi"), 0, "ok")
 	}
@@ -798,7 +798,9 @@ func TestPhonePage_Conversation(t *testing.T) {
 		`<span class="label">服务名称</span> <span class="value">&lt;b&gt;备份&lt;/b&gt;&amp;恢复</span>`,
 		`<span class="label">状态</span> <span class="value">已完成</span>`,
 		`<span class="value">2025年3月1日 10:00</span>`,
-		`href="https://app.example/m/1"><span>详情</span>`,
+		// 详情 opens the link in the phone's browser; the card shows it.
+		`href="/sandbox/phone/` + zhang + `/web?url=https%3A%2F%2Fapp.example%2Fm%2F1" data-url="https://app.example/m/1"><span>详情</span>`,
+		`<div class="tlink" title="https://app.example/m/1">https://app.example/m/1</div>`,
 		`<li class="msg msg-text msg-mine" data-msgid="` + strconv.FormatInt(in[1].MsgID, 10) + `">`,
 		`<div class="bubble">你好 &lt;script&gt;</div>`,
 		`<li class="msg msg-text" data-msgid="` + strconv.FormatInt(in[2].MsgID, 10) + `">`,

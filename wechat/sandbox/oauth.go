@@ -26,7 +26,7 @@ type refreshToken struct {
 	expires       time.Time
 }
 
-// issueCode records a fresh OAuth code for openid; single use, CodeTTL (§2).
+// issueCode records a fresh OAuth code for openid; single use, CodeTTL (docs/wechat.md §2).
 func (s *Sandbox) issueCode(openid, scope string) string {
 	code := randomToken(24)
 	s.mu.Lock()
@@ -38,6 +38,7 @@ func (s *Sandbox) issueCode(openid, scope string) string {
 		}
 	}
 	s.codes[code] = &oauthCode{openid: openid, scope: scope, expires: now.Add(s.opts.CodeTTL)}
+	s.changedLocked(recOAuth)
 	return code
 }
 
@@ -56,13 +57,14 @@ func (s *Sandbox) mintWebTokenLocked(now time.Time, openid, scope, refresh strin
 			delete(s.webTokens, v)
 		}
 	}
+	s.changedLocked(recOAuth)
 	t := randomToken(72)
 	s.webTokens[t] = &webToken{openid: openid, scope: scope, expires: now.Add(s.opts.TokenTTL)}
 	return snsTokenJSON{t, int(s.opts.TokenTTL / time.Second), refresh, openid, scope}
 }
 
 // handleSNSAccessToken: GET /sns/oauth2/access_token exchanges a code
-// (details §2.2). No unionid: the sandbox has no open-platform account.
+// (docs/wechat-details.md §2.2). No unionid: the sandbox has no open-platform account.
 func (s *Sandbox) handleSNSAccessToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if e := s.checkCredentials(q.Get("appid"), q.Get("secret")); e != nil {
@@ -91,12 +93,19 @@ func (s *Sandbox) handleSNSAccessToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.used = true
+	// Refresh tokens dead for a day are forgotten (then 40030 instead of
+	// 42002), like access tokens, so the state stays bounded.
+	for v, t := range s.refreshes {
+		if now.Sub(t.expires) > 24*time.Hour {
+			delete(s.refreshes, v)
+		}
+	}
 	refresh := randomToken(72)
 	s.refreshes[refresh] = &refreshToken{openid: c.openid, scope: c.scope, expires: now.Add(refreshTokenTTL)}
 	writeSNS(w, s.mintWebTokenLocked(now, c.openid, c.scope, refresh))
 }
 
-// handleSNSRefresh: GET /sns/oauth2/refresh_token (details §2.3).
+// handleSNSRefresh: GET /sns/oauth2/refresh_token (docs/wechat-details.md §2.3).
 func (s *Sandbox) handleSNSRefresh(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch appid := q.Get("appid"); {
@@ -150,7 +159,7 @@ func (s *Sandbox) checkWebToken(q url.Values) (*webToken, *wechat.Error) {
 	return t, nil
 }
 
-// handleSNSUserInfo: GET /sns/userinfo (§2, details §2.4). Needs a
+// handleSNSUserInfo: GET /sns/userinfo (docs/wechat.md §2, docs/wechat-details.md §2.4). Needs a
 // snsapi_userinfo token (else 48001); post-2021 sex is 0 and the region
 // fields are empty.
 func (s *Sandbox) handleSNSUserInfo(w http.ResponseWriter, r *http.Request) {
@@ -181,7 +190,7 @@ func (s *Sandbox) handleSNSUserInfo(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// handleSNSAuth: GET /sns/auth checks a web token (details §2.5).
+// handleSNSAuth: GET /sns/auth checks a web token (docs/wechat-details.md §2.5).
 func (s *Sandbox) handleSNSAuth(w http.ResponseWriter, r *http.Request) {
 	if _, e := s.checkWebToken(r.URL.Query()); e != nil {
 		writeSNS(w, e)

@@ -52,8 +52,17 @@ type homeView struct {
 	Problem        string
 	Notice         string // what the form just posted did
 	NoticeFor      string // the panel it concerns: faults, tokens
+	Done           string // what the last action did
+	Persist        persistView
 	// Form values to show again after a problem.
 	TemplateTitle, TemplateContent string
+}
+
+// resetView is the page that confirms 重置沙箱.
+type resetView struct {
+	Persistent bool
+	SeedUsers  []string // the users a reset sandbox has
+	Problem    string
 }
 
 // pushView is the home page's server URL section.
@@ -89,6 +98,8 @@ func (s *Sandbox) render(w http.ResponseWriter, r *http.Request, status int, c t
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	// The phone's browser frame shows the authorization page (webview.go).
+	w.Header().Set("X-Frame-Options", "SAMEORIGIN")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
@@ -104,6 +115,8 @@ func (s *Sandbox) handleHome(w http.ResponseWriter, r *http.Request) {
 		v.Notice, v.NoticeFor = "已使所有 access_token 失效：下次调用返回 40001。", "tokens"
 	case "quota":
 		v.Notice, v.NoticeFor = "已清空今日调用次数。", "tokens"
+	case "reset":
+		v.Done = "沙箱已重置为初始状态。"
 	}
 	s.renderHome(w, r, http.StatusOK, v)
 }
@@ -126,6 +139,12 @@ func faultsSummary(f Faults) string {
 	if f.DailyQuota > 0 {
 		on = append(on, "每日最多 "+fmtCount(f.DailyQuota)+" 次（超出 45009）")
 	}
+	if f.RivalRefreshEvery > 0 {
+		on = append(on, "每 "+fmtMinutes(f.RivalRefreshEvery)+" 分钟被另一个系统强制刷新 access_token")
+	}
+	if f.IPWhitelist != "" {
+		on = append(on, "IP 白名单 "+f.IPWhitelist)
+	}
 	if f.ReceiptFirst {
 		on = append(on, "送达回执先到")
 	}
@@ -138,6 +157,7 @@ func faultsSummary(f Faults) string {
 func (s *Sandbox) renderHome(w http.ResponseWriter, r *http.Request, status int, v homeView) {
 	v.Users, v.Templates, v.Faults, v.Stats, v.TotalDelivered = s.Users(), s.Templates(), s.Faults(), s.Stats(), s.TotalDelivered()
 	v.Push = pushView{ServerURL: s.opts.ServerURL, Mode: s.opts.EncryptMode, AccountID: s.accountID}
+	v.Persist = s.persistState()
 	all := s.Pushes()
 	for i := len(all) - 1; i >= 0 && len(v.Push.Pushes) < homePushes; i-- {
 		v.Push.Pushes = append(v.Push.Pushes, all[i])
@@ -158,7 +178,7 @@ func (s *Sandbox) doneHome(w http.ResponseWriter, r *http.Request, done, anchor 
 }
 
 // handleAddTemplate: POST /templates adds a template (the test account
-// lets you write any content, §4).
+// lets you write any content, docs/wechat.md §4).
 func (s *Sandbox) handleAddTemplate(w http.ResponseWriter, r *http.Request) {
 	title, content := r.PostFormValue("title"), r.PostFormValue("content")
 	if _, err := s.AddTemplate(title, content); err != nil {
@@ -186,18 +206,22 @@ func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 	perSec, ok4 := num("per_second", 1e9)
 	daily, ok5 := num("daily_quota", 1e9)
 	first := r.PostFormValue("receipt_first")
-	ok6 := first == "" || first == "on"
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
-		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额为非负整数，回执先到为勾选项"})
+	ok8 := first == "" || first == "on"
+	rival, ok6 := num("rival_minutes", 1e6)
+	whitelist, ok7 := parseWhitelist(r.PostFormValue("ip_whitelist"))
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 || !ok7 || !ok8 {
+		s.renderHome(w, r, http.StatusBadRequest, homeView{Problem: "故障注入参数无效：延迟 0–60000 毫秒，比例 0–100%，限额和分钟数为非负数，IP 白名单为逗号分隔的 IP 地址，回执先到为勾选项"})
 		return
 	}
 	s.SetFaults(Faults{
-		Latency:        time.Duration(lat * float64(time.Millisecond)),
-		ErrorRate:      errPct / 100,
-		HTTP500Rate:    p500 / 100,
-		PerSecondLimit: int(perSec),
-		DailyQuota:     int(daily),
-		ReceiptFirst:   first == "on",
+		Latency:           time.Duration(lat * float64(time.Millisecond)),
+		ErrorRate:         errPct / 100,
+		HTTP500Rate:       p500 / 100,
+		PerSecondLimit:    int(perSec),
+		DailyQuota:        int(daily),
+		ReceiptFirst:      first == "on",
+		RivalRefreshEvery: time.Duration(rival * float64(time.Minute)),
+		IPWhitelist:       strings.Join(whitelist, ", "),
 	})
 	s.doneHome(w, r, "faults", "faults")
 }
@@ -212,6 +236,32 @@ func (s *Sandbox) handleInvalidateTokens(w http.ResponseWriter, r *http.Request)
 func (s *Sandbox) handleResetQuota(w http.ResponseWriter, r *http.Request) {
 	s.ResetQuota()
 	s.doneHome(w, r, "quota", "tokens")
+}
+
+// handleResetPage: GET /reset says what 重置沙箱 clears and asks to
+// confirm with a form.
+func (s *Sandbox) handleResetPage(w http.ResponseWriter, r *http.Request) {
+	s.renderReset(w, r, http.StatusOK, "")
+}
+
+func (s *Sandbox) renderReset(w http.ResponseWriter, r *http.Request, status int, problem string) {
+	v := resetView{Persistent: s.opts.Persistence != nil, SeedUsers: s.opts.Users, Problem: problem}
+	s.render(w, r, status, resetPage(s.layout(), v))
+}
+
+// handleReset: POST /reset resets the sandbox (Reset). Only the
+// confirmation page's form, which sends confirm=yes, does; anything else
+// gets that page.
+func (s *Sandbox) handleReset(w http.ResponseWriter, r *http.Request) {
+	if r.PostFormValue("confirm") != "yes" {
+		s.renderReset(w, r, http.StatusBadRequest, "请在本页点击「确认重置」来重置沙箱。")
+		return
+	}
+	if err := s.Reset(r.Context()); err != nil {
+		s.renderReset(w, r, http.StatusInternalServerError, "沙箱已重置，但保存到数据库失败（稍后自动重试）："+err.Error())
+		return
+	}
+	http.Redirect(w, r, s.opts.PathPrefix+"/?done=reset", http.StatusSeeOther)
 }
 
 // handleAddUser: POST /users adds a simulated user, then back home.

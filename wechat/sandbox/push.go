@@ -20,9 +20,9 @@ import (
 )
 
 // Pushes: the sandbox plays WeChat's server posting messages and events to
-// the app's server URL (§7, §8, details §6).
+// the app's server URL (docs/wechat.md §7, §8, docs/wechat-details.md §6).
 
-// Encryption modes of the account's server URL (§8).
+// Encryption modes of the account's server URL (docs/wechat.md §8).
 const (
 	ModePlain  = "plain"
 	ModeCompat = "compat"
@@ -30,13 +30,13 @@ const (
 )
 
 const (
-	pushAttempts = 3 // §7: no answer within 5 s → re-sent, 3 times in all
+	pushAttempts = 3 // docs/wechat.md §7: no answer within 5 s → re-sent, 3 times in all
 	pushLogCap   = 500
 	maxReplyBody = 1 << 20
 	// maxReplyText: WeChat's limit for a text reply's Content, in bytes.
 	maxReplyText = 2048
 	// Unavailable is what the user sees when the app's server gave no
-	// answer or a malformed one (details §6.2).
+	// answer or a malformed one (docs/wechat-details.md §6.2).
 	Unavailable = "该公众号暂时无法提供服务，请稍后再试"
 )
 
@@ -288,7 +288,7 @@ func (s *Sandbox) deliverPush(m wechat.Inbound, first chan struct{}) Push {
 }
 
 // pushBody is the XML posted: the message itself (plain), the message with
-// <Encrypt> added (compat), or ToUserName and Encrypt only (safe) (§8). It
+// <Encrypt> added (compat), or ToUserName and Encrypt only (safe) (docs/wechat.md §8). It
 // is built once, so every attempt posts the same bytes.
 func (s *Sandbox) pushBody(m wechat.Inbound) (body []byte, encrypted string, err error) {
 	m.Encrypt = ""
@@ -308,7 +308,7 @@ func (s *Sandbox) pushBody(m wechat.Inbound) (body []byte, encrypted string, err
 
 // pushURL signs one attempt: signature over token, timestamp and nonce;
 // with encryption also encrypt_type=aes and msg_signature over the four
-// values (§7, §8). Each attempt gets its own timestamp and nonce.
+// values (docs/wechat.md §7, §8). Each attempt gets its own timestamp and nonce.
 func (s *Sandbox) pushURL(openid, encrypted string) string {
 	ts := strconv.FormatInt(s.opts.Now().Unix(), 10)
 	nonce := randomNonce()
@@ -366,7 +366,7 @@ func (s *Sandbox) attempt(openid string, body []byte, encrypted string) (int, []
 	return resp.StatusCode, reply, nil
 }
 
-// handleReply reads the passive reply (details §6.2, §6.4): empty or
+// handleReply reads the passive reply (docs/wechat-details.md §6.2, docs/wechat-details.md §6.4): empty or
 // "success" is nothing; otherwise a text reply to the user, encrypted in
 // safe mode (either form in compat mode), shown in their chat.
 func (s *Sandbox) handleReply(p *Push, m wechat.Inbound, body []byte) {
@@ -428,6 +428,7 @@ func (s *Sandbox) deliverReply(openid string, msg Message) {
 	}
 	msg.MsgID, msg.At = s.newMsgIDLocked(), s.opts.Now()
 	m.deliver(msg)
+	s.inboxChangedLocked(openid)
 }
 
 // notify shows WeChat's system notice (Unavailable) in the chat.

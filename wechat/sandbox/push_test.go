@@ -84,7 +84,7 @@ func (a *appServer) requests() []appRequest {
 }
 
 // inbound verifies a push as wxpush must (signature always; msg_signature
-// and decryption when encrypted, §7/§8) and returns the message.
+// and decryption when encrypted, docs/wechat.md §7/§8) and returns the message.
 func (a *appServer) inbound(req appRequest) wechat.Inbound {
 	a.t.Helper()
 	q := req.Query

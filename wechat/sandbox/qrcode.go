@@ -13,7 +13,7 @@ import (
 	"github.com/wxpush/wxpush/wechat"
 )
 
-// Parameterized QR codes (§3, details §3.1).
+// Parameterized QR codes (docs/wechat.md §3, docs/wechat-details.md §3.1).
 const (
 	qrDefaultExpire = 60 * time.Second      // expire_seconds omitted
 	qrMaxExpire     = 2592000 * time.Second // 30 days; larger values are clamped
@@ -35,7 +35,7 @@ type qrCode struct {
 
 func (q *qrCode) expired(now time.Time) bool { return !q.expires.IsZero() && !now.Before(q.expires) }
 
-// qrCreateBody is POST /cgi-bin/qrcode/create's body (details §3.1).
+// qrCreateBody is POST /cgi-bin/qrcode/create's body (docs/wechat-details.md §3.1).
 type qrCreateBody struct {
 	ExpireSeconds *int64 `json:"expire_seconds"`
 	ActionName    string `json:"action_name"`
@@ -59,7 +59,7 @@ type qrCreateJSON struct {
 // parameter it rejects, with the field named in errmsg like 47003 does.
 const errQRArgs = 40097
 
-// parseQRCreate validates a create body as details §3.1 states it: the four
+// parseQRCreate validates a create body as docs/wechat-details.md §3.1 states it: the four
 // action names; temporary codes' expire_seconds default 60, clamped to 30
 // days, negative rejected; scene_id for temporary codes a non-zero 32-bit
 // number, for permanent ones 1..100000; scene_str 1–64 bytes. An omitted
@@ -114,7 +114,7 @@ func parseQRCreate(b qrCreateBody) (q qrCode, expire time.Duration, msg string) 
 	return q, expire, ""
 }
 
-// handleQRCreate: POST /cgi-bin/qrcode/create (§3, details §3.1). Token
+// handleQRCreate: POST /cgi-bin/qrcode/create (docs/wechat.md §3, docs/wechat-details.md §3.1). Token
 // first (41001, 40014, 40001, 42001), then the body (44002, 47001), then
 // the arguments (40097). A permanent code for a scene that already has one
 // answers the same ticket and url.
@@ -172,6 +172,7 @@ func (s *Sandbox) createQR(q qrCode, expire time.Duration) *qrCode {
 		s.permQR[permKey] = c
 	}
 	s.qrcodes[c.id] = c
+	s.qrChangedLocked(c.id)
 	return c
 }
 
@@ -185,6 +186,7 @@ func (s *Sandbox) gcQRLocked(now time.Time) {
 	for id, c := range s.qrcodes {
 		if !c.expires.IsZero() && now.Sub(c.expires) > qrKeepExpired {
 			delete(s.qrcodes, id)
+			s.qrChangedLocked(id)
 		}
 	}
 	s.qrSweepAt = max(1024, 2*len(s.qrcodes))
@@ -220,7 +222,7 @@ func qrID(qrURL string) string {
 // answered) and, if they do not follow yet, tapping 关注公众号 on the
 // account's profile: a non-follower follows and the app is pushed
 // subscribe with EventKey qrscene_<scene> and the Ticket; a follower
-// triggers SCAN with EventKey <scene> (§3, details §3.2). Either opens the
+// triggers SCAN with EventKey <scene> (docs/wechat.md §3, docs/wechat-details.md §3.2). Either opens the
 // 3-message / 1-minute customer-service window. Pushes are asynchronous.
 func (s *Sandbox) Scan(openid, qrURL string) error {
 	_, err := s.scan(openid, qrID(qrURL), true)
@@ -249,6 +251,7 @@ func (s *Sandbox) scan(openid, id string, follow bool) (<-chan struct{}, error) 
 		return nil, ErrNoUser
 	case m.Following:
 		m.open(winEvent, now)
+		s.userChangedLocked(openid)
 		in = s.event(openid, "SCAN", now)
 		in.EventKey = c.scene
 	case !follow:
@@ -261,6 +264,7 @@ func (s *Sandbox) scan(openid, id string, follow bool) (<-chan struct{}, error) 
 		} else {
 			m.QRScene = c.sceneID
 		}
+		s.userChangedLocked(openid)
 		in = s.event(openid, "subscribe", now)
 		in.EventKey = "qrscene_" + c.scene
 	}

@@ -1,7 +1,7 @@
 // Package sandbox emulates the parts of the WeChat Official Account platform
 // that wxpush uses, errors included, so that code passing against it works
-// against real WeChat (shared/wechat-api.md, cited as §N; the emulator model
-// is in wechat-api-details.md §1.3). It is an http.Handler: the app mounts it
+// against real WeChat (docs/wechat.md, cited as "docs/wechat.md §N"; the emulator
+// model is in docs/wechat-details.md §1.3). It is an http.Handler: the app mounts it
 // under /sandbox when no real credentials are configured, and tests run it
 // alone with httptest.NewServer. It also "plays the phone": simulated users
 // choose and consent on the OAuth page and have a phone page of their own,
@@ -19,7 +19,8 @@
 // (routes in sandbox.go). With Options.ServerURL it also plays WeChat's
 // server: follows, unfollows, scans, the users' texts and template send
 // receipts are pushed to the app, signed and, in safe mode, encrypted
-// (push.go).
+// (push.go). With Options.Persistence its state outlives a restart, and
+// its home page can reset it (persist.go).
 package sandbox
 
 import (
@@ -52,22 +53,37 @@ type Options struct {
 	// RedirectDomain, if set, is the host (host[:port]) every OAuth
 	// redirect_uri must have, like the account's web-authorization domain.
 	RedirectDomain string
-	// Users are the nicknames of simulated users seeded at start; default
-	// 张三, 李四, 王五.
+	// Users are the nicknames of simulated users seeded at start (and by
+	// Reset); default 张三, 李四, 王五.
 	Users []string
+	// Templates are added after the sample templates at start (and by
+	// Reset); only their Title and Content are read.
+	Templates []Template
 	// NewUsersUnfollowed makes new and seeded users start as non-followers;
 	// by default they follow the account from the moment they are created.
 	NewUsersUnfollowed bool
 	// Faults are the initial fault-injection settings (see SetFaults).
+	// They are never saved: after a restart or Reset the sandbox injects
+	// these again, whatever was set meanwhile.
 	Faults Faults
+	// Persistence, if set, keeps the sandbox's state across restarts: New
+	// loads what was saved, and the sandbox saves its changes in the
+	// background, a burst of them in one go (SaveDelay), never on the
+	// request path. Call Close before closing what Persistence writes to.
+	// Nil: the state lives in memory only.
+	Persistence Persistence
+	// SaveDelay: changes are saved once none came for SaveDelay, and at
+	// the latest 10×SaveDelay after the first (what a crash can lose);
+	// default 1 s.
+	SaveDelay time.Duration
 	// OnTemplateSent, if set, is called after each template message is
 	// delivered (not for client_msg_id repeats), outside the sandbox's lock
 	// and before the send's answer is written: start anything slow in its
 	// own goroutine. (With ServerURL set the sandbox itself pushes the
-	// TEMPLATESENDJOBFINISH event, §7.)
+	// TEMPLATESENDJOBFINISH event, docs/wechat.md §7.)
 	OnTemplateSent func(openid string, msgid int64)
 
-	// The app's server URL (§7, §8): where the sandbox, playing WeChat's
+	// The app's server URL (docs/wechat.md §7, §8): where the sandbox, playing WeChat's
 	// server, pushes messages and events. Empty: nothing is pushed.
 	ServerURL   string
 	ServerToken string // the Token set with the URL; signs every push
@@ -81,7 +97,7 @@ type Options struct {
 	// default "gh_" + 12 hex derived from AppID.
 	AccountID string
 	// PushTimeout is how long WeChat waits for the app's answer before
-	// re-sending (§7); default 5 s.
+	// re-sending (docs/wechat.md §7); default 5 s.
 	PushTimeout time.Duration
 	// HTTPClient makes the pushes; default a client keeping up to
 	// pushConns connections to the server open (each attempt has its own
@@ -103,7 +119,7 @@ type User struct {
 	Blocked bool
 }
 
-// Limits the sandbox enforces, as a test account (§1, details §1.1/§1.2).
+// Limits the sandbox enforces, as a test account (docs/wechat.md §1, docs/wechat-details.md §1.1/§1.2).
 const (
 	tokenDailyLimit   = 200 // /cgi-bin/token on test accounts
 	forcedDailyLimit  = 20  // stable_token force_refresh
@@ -113,7 +129,8 @@ const (
 	refreshTokenTTL   = 30 * 24 * time.Hour
 )
 
-// Sandbox is the emulator. Its state lives in memory.
+// Sandbox is the emulator. Its state lives in memory, saved through
+// Options.Persistence when set (persist.go).
 type Sandbox struct {
 	opts Options
 	mux  *http.ServeMux
@@ -125,6 +142,7 @@ type Sandbox struct {
 	latest    *accessToken // last /cgi-bin/token token
 	stable    *accessToken // current stable_token token
 	lastForce time.Time
+	rival     rivalState // the other system of Faults.RivalRefreshEvery (rival.go)
 	tokenDay  dayCounter
 	forceDay  dayCounter
 	codes     map[string]*oauthCode
@@ -154,6 +172,23 @@ type Sandbox struct {
 	crypter   *wechat.Crypter // nil without EncodingAESKey
 	pushMu    sync.Mutex
 	pushes    pushLog
+
+	// Saving through Options.Persistence (persist.go): saveMu orders the
+	// saves; the rest is under mu. What changed since the last save:
+	saveMu     sync.Mutex
+	dirtyUsers map[string]struct{} // users' records, by openid
+	dirtyInbox map[string]struct{} // users with messages to save
+	dirtyQR    map[string]struct{} // by QR code id
+	dirty      int                 // rec* bits
+	saveAll    bool                // the next save replaces every record
+	saveTimer  *time.Timer         // the pending save, nil when none
+	// When the first change the pending save waits for came (real time,
+	// not Options.Now); changes counted, and as the timer last saw them.
+	firstChange          time.Time
+	changes, seenChanges uint64
+	saveClosed           bool   // Close was called: no more saves scheduled
+	saveErr              error  // the last save's failure, until one succeeds
+	notice               string // why saved state was discarded at start
 }
 
 // New returns a sandbox seeded with opts.Users.
@@ -174,6 +209,9 @@ func New(opts Options) (*Sandbox, error) {
 	if opts.Users == nil {
 		opts.Users = []string{"张三", "李四", "王五"}
 	}
+	if opts.SaveDelay <= 0 {
+		opts.SaveDelay = defaultSaveDelay
+	}
 	s := &Sandbox{
 		opts:      opts,
 		users:     map[string]*member{},
@@ -185,22 +223,52 @@ func New(opts Options) (*Sandbox, error) {
 		errors:    map[int]int{},
 		qrcodes:   map[string]*qrCode{},
 		permQR:    map[string]*qrCode{},
+
+		dirtyUsers: map[string]struct{}{},
+		dirtyInbox: map[string]struct{}{},
+		dirtyQR:    map[string]struct{}{},
 	}
 	if err := s.setupPush(); err != nil {
 		return nil, err
 	}
 	s.SetFaults(opts.Faults)
 	s.templates.Store(&templateSet{byID: map[string]*Template{}})
-	for _, t := range sampleTemplates {
-		if _, err := s.AddTemplate(t.title, t.content); err != nil {
-			panic("sandbox: sample template: " + err.Error())
+	if opts.Persistence != nil {
+		if err := s.load(); err != nil {
+			return nil, err
 		}
 	}
-	for _, n := range opts.Users {
-		s.AddUser(n)
+	if err := s.seed(); err != nil {
+		return nil, err
+	}
+	if opts.Persistence != nil {
+		s.mu.Lock()
+		if s.saveAll { // first use, or the saved state was discarded
+			s.touchLocked()
+		}
+		s.mu.Unlock()
 	}
 	s.routes()
 	return s, nil
+}
+
+// seed adds the sample templates, Options.Templates and Options.Users that
+// the sandbox does not have yet.
+func (s *Sandbox) seed() error {
+	for _, t := range sampleTemplates {
+		if _, err := s.AddTemplate(t.title, t.content); err != nil {
+			return fmt.Errorf("sandbox: sample template %q: %w", t.title, err)
+		}
+	}
+	for _, t := range s.opts.Templates {
+		if _, err := s.AddTemplate(t.Title, t.Content); err != nil {
+			return fmt.Errorf("sandbox: template %q: %w", t.Title, err)
+		}
+	}
+	for _, n := range s.opts.Users {
+		s.AddUser(n)
+	}
+	return nil
 }
 
 func (s *Sandbox) routes() {
@@ -229,12 +297,16 @@ func (s *Sandbox) routes() {
 	m.HandleFunc("POST /faults", s.handleSetFaults)
 	m.HandleFunc("POST /tokens/invalidate", s.handleInvalidateTokens)
 	m.HandleFunc("POST /quota/reset", s.handleResetQuota)
+	m.HandleFunc("GET /reset", s.handleResetPage)
+	m.HandleFunc("POST /reset", s.handleReset)
 	m.HandleFunc("GET /phone", s.handlePhones)
 	m.HandleFunc("GET /phone/{openid}", s.handlePhone)
 	m.HandleFunc("POST /phone/{openid}/follow", s.handleFollow)
 	m.HandleFunc("POST /phone/{openid}/unfollow", s.handleUnfollow)
 	m.HandleFunc("POST /phone/{openid}/say", s.handleSay)
 	m.HandleFunc("POST /phone/{openid}/block", s.handleBlock)
+	m.HandleFunc("GET /phone/{openid}/web", s.handleWebView)
+	m.HandleFunc("POST /phone/{openid}/open", s.handleOpenLink)
 	// The phone scanning a parameterized QR code (weixin.qq.com/q/…)
 	m.HandleFunc("GET /q/{id}", s.handleScan)
 	m.HandleFunc("POST /q/{id}", s.handleScanPost)
@@ -287,7 +359,7 @@ func (s *Sandbox) addUser(nickname string, following bool) User {
 		return m.User
 	}
 	now := s.opts.Now()
-	m := &member{User: User{
+	m := &member{seq: len(s.order), User: User{
 		OpenID:     openid,
 		Nickname:   nickname,
 		HeadImgURL: s.opts.PathPrefix + "/avatar/" + avatarID(openid),
@@ -298,6 +370,7 @@ func (s *Sandbox) addUser(nickname string, following bool) User {
 	}
 	s.users[openid] = m
 	s.order = append(s.order, openid)
+	s.userChangedLocked(openid)
 	return m.User
 }
 
@@ -357,7 +430,7 @@ func (s *Sandbox) User(openid string) (User, bool) {
 }
 
 // dayCounter counts calls per day; WeChat quotas reset at midnight Beijing
-// time (§6, 45009).
+// time (docs/wechat.md §6, 45009).
 type dayCounter struct {
 	day int // yyyymmdd in Beijing
 	n   int
@@ -379,7 +452,7 @@ func (d *dayCounter) inc(now time.Time, limit int) bool {
 	return true
 }
 
-// errmsgs are WeChat's errmsg texts (details §0, §5).
+// errmsgs are WeChat's errmsg texts (docs/wechat-details.md §0, §5).
 var errmsgs = map[int]string{
 	-1:    "system error",
 	40001: "invalid credential, access_token is invalid or not latest",
@@ -446,13 +519,13 @@ func (s *Sandbox) rid() string {
 	return fmt.Sprintf("%08x-%s-%s", uint32(s.opts.Now().Unix()), hex.EncodeToString(b[:4]), hex.EncodeToString(b[4:]))
 }
 
-// writeJSON answers like api.weixin.qq.com (status 200 even for errors, §0).
+// writeJSON answers like api.weixin.qq.com (status 200 even for errors, docs/wechat.md §0).
 func writeJSON(w http.ResponseWriter, v any) {
 	writeJSONType(w, "application/json; encoding=utf-8", v)
 }
 
 // writeSNS answers like the sns/* endpoints, whose Content-Type is
-// text/plain (§0): clients must parse the body regardless.
+// text/plain (docs/wechat.md §0): clients must parse the body regardless.
 func writeSNS(w http.ResponseWriter, v any) { writeJSONType(w, "text/plain", v) }
 
 func writeJSONType(w http.ResponseWriter, ctype string, v any) {

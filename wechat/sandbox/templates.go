@@ -13,8 +13,8 @@ import (
 	"unicode/utf8"
 )
 
-// Template is a template message template of the account (§4,
-// details §4.3). Its fields are the {{key.DATA}} placeholders of Content.
+// Template is a template message template of the account (docs/wechat.md §4,
+// docs/wechat-details.md §4.3). Its fields are the {{key.DATA}} placeholders of Content.
 type Template struct {
 	ID, Title, Content              string
 	PrimaryIndustry, DeputyIndustry string
@@ -40,7 +40,7 @@ type templateSet struct {
 
 // sampleTemplates are there from the start: two category templates with
 // typed keys (the kind new accounts get since 2023) and a free-form one as
-// the test account allows (§4, details §4.2).
+// the test account allows (docs/wechat.md §4, docs/wechat-details.md §4.2).
 var sampleTemplates = []struct{ title, content string }{
 	{"服务状态通知", "服务名称:{{thing1.DATA}}\n状态:{{phrase2.DATA}}\n时间:{{time3.DATA}}"},
 	{"订单发货提醒", "订单号:{{character_string1.DATA}}\n商品名称:{{thing2.DATA}}\n订单金额:{{amount3.DATA}}"},
@@ -48,7 +48,7 @@ var sampleTemplates = []struct{ title, content string }{
 }
 
 const (
-	maxTemplates       = 25 // templates in use per account (details §4.2)
+	maxTemplates       = 25 // templates in use per account (docs/wechat-details.md §4.2)
 	maxTemplateTitle   = 32 // runes; undocumented, generous
 	maxTemplateContent = 2000
 )
@@ -62,7 +62,7 @@ func TemplateID(appID, title string) string {
 }
 
 // placeholderRE matches what looks like a placeholder; valid ones are
-// {{key.DATA}} (details §4.3 allows spaces inside the braces).
+// {{key.DATA}} (docs/wechat-details.md §4.3 allows spaces inside the braces).
 var (
 	placeholderRE = regexp.MustCompile(`\{\{(.*?)\}\}`)
 	validKeyRE    = regexp.MustCompile(`^\s*([A-Za-z][A-Za-z0-9_]*)\.DATA\s*$`)
@@ -73,38 +73,16 @@ var (
 // must be at least one. Adding the same title and content again returns the
 // existing template; the same title with other content is an error.
 func (s *Sandbox) AddTemplate(title, content string) (Template, error) {
-	title = strings.TrimSpace(title)
-	content = strings.TrimSpace(strings.ReplaceAll(content, "\r\n", "\n"))
-	switch {
-	case title == "":
-		return Template{}, errors.New("模板标题不能为空")
-	case utf8.RuneCountInString(title) > maxTemplateTitle:
-		return Template{}, fmt.Errorf("模板标题最多 %d 个字", maxTemplateTitle)
-	case !utf8.ValidString(title) || !utf8.ValidString(content):
-		return Template{}, errors.New("模板不是有效的 UTF-8 文本")
-	case utf8.RuneCountInString(content) > maxTemplateContent:
-		return Template{}, fmt.Errorf("模板内容最多 %d 个字", maxTemplateContent)
-	}
-	fields, err := parseTemplate(content)
+	t, err := s.newTemplate(title, content)
 	if err != nil {
 		return Template{}, err
 	}
-	t := &Template{
-		ID:              TemplateID(s.opts.AppID, title),
-		Title:           title,
-		Content:         content,
-		PrimaryIndustry: "IT科技",
-		DeputyIndustry:  "互联网|电子商务",
-		fields:          fields,
-	}
-	t.Example = example(t)
-
 	s.tmplMu.Lock()
 	defer s.tmplMu.Unlock()
 	old := s.templates.Load()
 	if have, ok := old.byID[t.ID]; ok {
-		if have.Content != content {
-			return Template{}, fmt.Errorf("已有标题为「%s」的模板", title)
+		if have.Content != t.Content {
+			return Template{}, fmt.Errorf("已有标题为「%s」的模板", t.Title)
 		}
 		return *have, nil
 	}
@@ -117,7 +95,40 @@ func (s *Sandbox) AddTemplate(title, content string) (Template, error) {
 	}
 	next.byID[t.ID] = t
 	s.templates.Store(next)
+	s.mu.Lock()
+	s.changedLocked(recTemplates)
+	s.mu.Unlock()
 	return *t, nil
+}
+
+// newTemplate validates and parses a template (AddTemplate's rules).
+func (s *Sandbox) newTemplate(title, content string) (*Template, error) {
+	title = strings.TrimSpace(title)
+	content = strings.TrimSpace(strings.ReplaceAll(content, "\r\n", "\n"))
+	switch {
+	case title == "":
+		return nil, errors.New("模板标题不能为空")
+	case utf8.RuneCountInString(title) > maxTemplateTitle:
+		return nil, fmt.Errorf("模板标题最多 %d 个字", maxTemplateTitle)
+	case !utf8.ValidString(title) || !utf8.ValidString(content):
+		return nil, errors.New("模板不是有效的 UTF-8 文本")
+	case utf8.RuneCountInString(content) > maxTemplateContent:
+		return nil, fmt.Errorf("模板内容最多 %d 个字", maxTemplateContent)
+	}
+	fields, err := parseTemplate(content)
+	if err != nil {
+		return nil, err
+	}
+	t := &Template{
+		ID:              TemplateID(s.opts.AppID, title),
+		Title:           title,
+		Content:         content,
+		PrimaryIndustry: "IT科技",
+		DeputyIndustry:  "互联网|电子商务",
+		fields:          fields,
+	}
+	t.Example = example(t)
+	return t, nil
 }
 
 // Templates lists the account's templates in the order they were added.
@@ -214,10 +225,10 @@ func sampleValue(key string) string {
 }
 
 // keyType is a data key's type: the key without trailing digits
-// (thing1 → thing, character_string12 → character_string; details §4.2).
+// (thing1 → thing, character_string12 → character_string; docs/wechat-details.md §4.2).
 func keyType(key string) string { return strings.TrimRight(key, "0123456789") }
 
-// typedKeys are the key types of category templates (details §4.2).
+// typedKeys are the key types of category templates (docs/wechat-details.md §4.2).
 var typedKeys = map[string]bool{
 	"thing": true, "number": true, "letter": true, "symbol": true, "character_string": true,
 	"time": true, "date": true, "amount": true, "phone_number": true, "car_number": true,
@@ -225,12 +236,12 @@ var typedKeys = map[string]bool{
 }
 
 // droppedKey: since May 2023 first and remark are filtered out silently
-// (§4).
+// (docs/wechat.md §4).
 func droppedKey(key string) bool { return key == "first" || key == "remark" }
 
 // checkData validates the send's data against the template's typed keys
 // in template order: a missing or blank value → "argument invalid!
-// data.KEY.value is empty", a value breaking its type's rule (details §4.2
+// data.KEY.value is empty", a value breaking its type's rule (docs/wechat-details.md §4.2
 // table) → "… invalid". Emoji are stripped first (the 2023 rule), so a
 // value of emoji only is empty. Keys of unknown type (keyword1, content:
 // old-style templates) take free text and may be left out, as
@@ -256,7 +267,7 @@ func (t *Template) checkData(data map[string]dataItem) ([]Field, string) {
 	return fields, ""
 }
 
-// validValue applies the category-template rules (details §4.2). Where the
+// validValue applies the category-template rules (docs/wechat-details.md §4.2). Where the
 // table is loose the sandbox is lenient, in step with
 // wechat.CheckTemplateData: amount's currency symbol is optional,
 // character_string allows any printable ASCII, time accepts a full-width
@@ -411,7 +422,7 @@ func noControl(v string) bool {
 }
 
 // stripEmoji removes emoji, as WeChat does with template data since May
-// 2023 (§4): pictographs, dingbats, flags, keycaps' combining mark,
+// 2023 (docs/wechat.md §4): pictographs, dingbats, flags, keycaps' combining mark,
 // skin-tone modifiers, variation selectors and zero-width joiners.
 func stripEmoji(v string) string {
 	if !hasEmoji(v) {
@@ -451,7 +462,7 @@ func isEmoji(r rune) bool {
 	return false
 }
 
-// handleTemplates: GET /cgi-bin/template/get_all_private_template (§4).
+// handleTemplates: GET /cgi-bin/template/get_all_private_template (docs/wechat.md §4).
 func (s *Sandbox) handleTemplates(w http.ResponseWriter, r *http.Request) {
 	if e := s.checkAccessToken(r); e != nil {
 		writeJSON(w, e)

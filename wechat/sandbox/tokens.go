@@ -11,7 +11,7 @@ import (
 )
 
 // accessToken is a global access token from /cgi-bin/token or
-// /cgi-bin/stable_token (the two families are separate, §1).
+// /cgi-bin/stable_token (the two families are separate, docs/wechat.md §1).
 type accessToken struct {
 	value      string
 	expires    time.Time
@@ -67,7 +67,7 @@ type tokenJSON struct {
 }
 
 // handleToken: GET /cgi-bin/token. Every call mints a new token; the
-// previous one stays valid 5 more minutes (§1, details §1.3).
+// previous one stays valid 5 more minutes (docs/wechat.md §1, docs/wechat-details.md §1.3).
 func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if q.Get("grant_type") != "client_credential" {
@@ -78,9 +78,14 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e)
 		return
 	}
+	if e := s.checkWhitelist(r); e != nil { // whitelist.go
+		writeJSON(w, e)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	s.changedLocked(recTokens)
 	if !s.tokenDay.inc(now, tokenDailyLimit) {
 		writeJSON(w, s.apiError(45009))
 		return
@@ -95,7 +100,7 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 
 // handleStableToken: POST /cgi-bin/stable_token with a JSON body. The same
 // token is returned while it has 300 s or more left; force_refresh rotates,
-// at most 20 times a day and not twice within 30 s (§1, details §1.2).
+// at most 20 times a day and not twice within 30 s (docs/wechat.md §1, docs/wechat-details.md §1.2).
 func (s *Sandbox) handleStableToken(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		writeJSON(w, s.apiError(43002))
@@ -124,9 +129,14 @@ func (s *Sandbox) handleStableToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, e)
 		return
 	}
+	if e := s.checkWhitelist(r); e != nil { // whitelist.go
+		writeJSON(w, e)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.opts.Now()
+	s.rivalLocked(now)
 	cur := s.stable
 	valid := cur != nil && cur.superseded.IsZero() && now.Before(cur.expires)
 	rotate := !valid || cur.expires.Sub(now) < stableRotateAt
@@ -142,6 +152,9 @@ func (s *Sandbox) handleStableToken(w http.ResponseWriter, r *http.Request) {
 			s.lastForce = now
 		}
 	}
+	if rotate || body.ForceRefresh {
+		s.changedLocked(recTokens)
+	}
 	if rotate {
 		if valid {
 			cur.superseded = now
@@ -155,7 +168,7 @@ func (s *Sandbox) handleStableToken(w http.ResponseWriter, r *http.Request) {
 
 // checkAccessToken validates the access_token query parameter of an
 // authenticated API call: missing 41001, unknown 40014, superseded beyond
-// its 5-minute grace 40001, expired 42001 (§1, details §0). Endpoints that
+// its 5-minute grace 40001, expired 42001 (docs/wechat.md §1, docs/wechat-details.md §0). Endpoints that
 // need a global token call it first and write the error it returns.
 func (s *Sandbox) checkAccessToken(r *http.Request) *wechat.Error {
 	v := r.URL.Query().Get("access_token")
@@ -173,6 +186,7 @@ func (s *Sandbox) checkAccessToken(r *http.Request) *wechat.Error {
 // tokenCodeLocked is checkAccessToken's verdict on a present token: 0 when
 // it is usable at now, else the error code.
 func (s *Sandbox) tokenCodeLocked(v string, now time.Time) int {
+	s.rivalLocked(now)
 	t, ok := s.tokens[v]
 	if !ok {
 		return 40014
@@ -194,6 +208,7 @@ func (s *Sandbox) InvalidateTokens() {
 		t.superseded = past
 	}
 	s.latest, s.stable = nil, nil
+	s.changedLocked(recTokens)
 }
 
 // handleAPIDomainIP: GET /cgi-bin/get_api_domain_ip, the simplest

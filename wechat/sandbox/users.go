@@ -19,7 +19,7 @@ var (
 	ErrNotFollowing = errors.New("sandbox: the user does not follow the account")
 )
 
-// The customer-service windows a user's action opens (§4 table). A new
+// The customer-service windows a user's action opens (docs/wechat.md §4 table). A new
 // action of the same kind replaces its window (fresh count and deadline).
 const (
 	winMessage = iota // the user sent a message: 5 messages, 48 h
@@ -43,9 +43,14 @@ type csWindow struct {
 // member is a user with the state the sandbox keeps about them.
 type member struct {
 	User
+	seq     int // creation order
 	windows [numWindows]csWindow
 	inbox   []Message // newest last; see deliver
 	dedup   dedupIndex
+	// Saved message records (persist.go): their msgids, oldest first, and
+	// the highest msgid saved; inbox messages above it are not saved yet.
+	savedMsgs    []int64
+	savedThrough int64
 }
 
 func (m *member) follow(now time.Time) {
@@ -56,7 +61,7 @@ func (m *member) follow(now time.Time) {
 
 func (m *member) unfollow() {
 	m.Following = false
-	m.windows = [numWindows]csWindow{} // §4: unfollowing closes every window
+	m.windows = [numWindows]csWindow{} // docs/wechat.md §4: unfollowing closes every window
 }
 
 func (m *member) open(kind int, now time.Time) {
@@ -65,7 +70,7 @@ func (m *member) open(kind int, now time.Time) {
 
 // useWindow spends one customer-service message: 0, or 45015 when no
 // window is open (or the user does not follow), 45047 when the open ones
-// are used up (§4). The window closing first is spent first.
+// are used up (docs/wechat.md §4). The window closing first is spent first.
 func (m *member) useWindow(now time.Time) int {
 	if !m.Following {
 		return 45015
@@ -108,9 +113,9 @@ func (m *member) windowSummary(now time.Time) (left int, until time.Time) {
 
 // SetFollowing makes the user follow or unfollow the account. Following
 // opens the 3-message / 1-minute customer-service window; unfollowing
-// closes every window (§4). A change is pushed to the app's server URL as
+// closes every window (docs/wechat.md §4). A change is pushed to the app's server URL as
 // a subscribe (without EventKey: a plain follow) or unsubscribe event
-// (§7); following again while following changes nothing.
+// (docs/wechat.md §7); following again while following changes nothing.
 func (s *Sandbox) SetFollowing(openid string, follow bool) error {
 	_, err := s.setFollowing(openid, follow)
 	return err
@@ -129,9 +134,11 @@ func (s *Sandbox) setFollowing(openid string, follow bool) (<-chan struct{}, err
 		return nil, ErrNoUser
 	case follow && !m.Following:
 		m.follow(now)
+		s.userChangedLocked(openid)
 		in = s.event(openid, "subscribe", now)
 	case !follow && m.Following:
 		m.unfollow()
+		s.userChangedLocked(openid)
 		in = s.event(openid, "unsubscribe", now)
 	default:
 		s.mu.Unlock()
@@ -144,7 +151,7 @@ func (s *Sandbox) setFollowing(openid string, follow bool) (<-chan struct{}, err
 // SetBlocked sets whether the user refuses the account's messages (the
 // phone's 拒收消息, "接收消息" off): template sends still answer ok but are
 // not shown and their TEMPLATESENDJOBFINISH says "failed:user block";
-// customer-service sends answer 48002 (details §4.2, §5).
+// customer-service sends answer 48002 (docs/wechat-details.md §4.2, docs/wechat.md §5).
 func (s *Sandbox) SetBlocked(openid string, blocked bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,11 +160,12 @@ func (s *Sandbox) SetBlocked(openid string, blocked bool) error {
 		return ErrNoUser
 	}
 	m.Blocked = blocked
+	s.userChangedLocked(openid)
 	return nil
 }
 
 // Interact records that the user sent the account a message, opening the
-// 5-message / 48-hour customer-service window (§4). Only followers can
+// 5-message / 48-hour customer-service window (docs/wechat.md §4). Only followers can
 // message an account. Nothing is pushed: there is no message to push.
 func (s *Sandbox) Interact(openid string) error {
 	_, _, err := s.say(openid, "")
@@ -166,7 +174,7 @@ func (s *Sandbox) Interact(openid string) error {
 
 // Say is Interact with the message's text, which also shows in the
 // conversation on the user's phone (the text box "发消息给公众号") and is
-// pushed to the app's server URL as a text message (§7).
+// pushed to the app's server URL as a text message (docs/wechat.md §7).
 func (s *Sandbox) Say(openid, text string) error {
 	_, err := s.sayText(openid, text)
 	return err
@@ -205,11 +213,13 @@ func (s *Sandbox) say(openid, text string) (Message, wechat.Inbound, error) {
 	}
 	now := s.opts.Now()
 	m.open(winMessage, now)
+	s.userChangedLocked(openid)
 	if text == "" {
 		return Message{}, wechat.Inbound{}, nil
 	}
 	msg := Message{Kind: KindText, FromUser: true, MsgID: s.newMsgIDLocked(), Content: text, At: now}
 	m.deliver(msg)
+	s.inboxChangedLocked(openid)
 	// The message's id in the conversation is its MsgId: unique, 64-bit.
 	in := wechat.Inbound{
 		ToUserName: s.accountID, FromUserName: openid, CreateTime: now.Unix(),
@@ -218,7 +228,7 @@ func (s *Sandbox) say(openid, text string) (Message, wechat.Inbound, error) {
 	return msg, in, nil
 }
 
-// userInfo is GET /cgi-bin/user/info's answer (details §4.4): since
+// userInfo is GET /cgi-bin/user/info's answer (docs/wechat-details.md §4.4): since
 // 2021-12-27 no nickname or avatar; a non-follower gets subscribe and
 // openid only (followerInfo nil).
 type userInfo struct {
@@ -244,7 +254,7 @@ func infoOf(u User) userInfo {
 	}
 	// The sandbox's follow button stands for scanning the account's QR
 	// code (FollowURL), hence ADD_SCENE_QR_CODE without a scene; following
-	// from a parameterized code reports its scene (details §3.2).
+	// from a parameterized code reports its scene (docs/wechat-details.md §3.2).
 	return userInfo{Subscribe: 1, OpenID: u.OpenID, followerInfo: &followerInfo{
 		Language:       "zh_CN",
 		SubscribeTime:  u.SubscribeTime.Unix(),
@@ -255,7 +265,7 @@ func infoOf(u User) userInfo {
 	}}
 }
 
-// handleUserInfo: GET /cgi-bin/user/info (§5): no openid 41009, unknown
+// handleUserInfo: GET /cgi-bin/user/info (docs/wechat.md §5): no openid 41009, unknown
 // 40003.
 func (s *Sandbox) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	if e := s.checkAccessToken(r); e != nil {
@@ -275,9 +285,9 @@ func (s *Sandbox) handleUserInfo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, infoOf(u))
 }
 
-const maxBatchGet = 100 // users per batchget call (§5)
+const maxBatchGet = 100 // users per batchget call (docs/wechat.md §5)
 
-// handleUserBatchGet: POST /cgi-bin/user/info/batchget (§5, details §4.4).
+// handleUserBatchGet: POST /cgi-bin/user/info/batchget (docs/wechat.md §5, docs/wechat-details.md §4.4).
 // An empty list or more than 100 → 40032 (invalid openid list size; the
 // docs name no code for it), any unknown openid → 40003 for the call.
 func (s *Sandbox) handleUserBatchGet(w http.ResponseWriter, r *http.Request) {
