@@ -80,6 +80,7 @@ func NewApp(ctx context.Context, c *config, log *slog.Logger, stdout io.Writer) 
 			TrustedProxies:   c.TrustedProxies,
 			APIRatePerSecond: c.APIRate,
 			SendKeyPerMinute: c.SendKeyRate,
+			Location:         c.Location,
 		},
 	}
 	var client *wechat.Client

@@ -42,7 +42,9 @@ type config struct {
 	MaxInFlight int     // WXPUSH_MAX_INFLIGHT: ceiling of the outbox's adaptive in-flight sends
 	Rate        float64 // outbox sends per second; 0 = unlimited
 	MaxAttempts int     // attempts before a transient failure is final
-	MaxBacklog  int     // WXPUSH_MAX_BACKLOG: queued deliveries past which programs' sends get 503; 0 = no limit
+	TZ          string  // WXPUSH_TZ: zone of the times pages show and the API returns ("" = Beijing time)
+	Location    *time.Location
+	MaxBacklog  int // WXPUSH_MAX_BACKLOG: queued deliveries past which programs' sends get 503; 0 = no limit
 
 	TrustedProxies     []netip.Prefix // WXPUSH_TRUSTED_PROXIES
 	APIRate            float64        // WXPUSH_API_RATE: API requests per second per token
@@ -147,6 +149,7 @@ func serveFlags(fs *flag.FlagSet, env func(string) string) (*config, error) {
 	c.AutoReply = env("WX_AUTO_REPLY")
 	c.LogLevel = def("WXPUSH_LOG_LEVEL", "info")
 	c.LogFormat = def("WXPUSH_LOG_FORMAT", "text")
+	c.TZ = env("WXPUSH_TZ")
 	num := func(key string, def float64) float64 {
 		v := env(key)
 		if v == "" {
@@ -230,6 +233,15 @@ func (c *config) check() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("WXPUSH_BASE_URL=%q: want an absolute http(s) URL such as https://push.example.com", c.BaseURL)
 		}
+	}
+	if c.TZ != "" {
+		// time/tzdata is linked in (main.go): names resolve without the
+		// system's zone files.
+		loc, err := time.LoadLocation(c.TZ)
+		if err != nil || c.TZ == "Local" {
+			return fmt.Errorf("WXPUSH_TZ=%q: want a time zone name such as Asia/Shanghai, UTC or Europe/Berlin", c.TZ)
+		}
+		c.Location = loc
 	}
 	if c.BindMode != "auto" && c.BindMode != "qrcode" && c.BindMode != "oauth" {
 		return fmt.Errorf("WX_BIND_MODE=%q: want auto, qrcode or oauth", c.BindMode)

@@ -38,8 +38,15 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts headless Chromium and returns a tab context.
+// newBrowser starts headless Chromium and returns a tab context that
+// ends after 90 seconds.
 func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	return newBrowserFor(t, 90*time.Second)
+}
+
+// newBrowserFor is newBrowser for a test that needs longer than 90 s.
+func newBrowserFor(t *testing.T, limit time.Duration) context.Context {
 	t.Helper()
 	skipUnderShort(t, "drives headless Chromium (seconds per test)")
 	// Chromium's helper processes may still write to their profile for a
@@ -72,7 +79,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancel3 := context.WithTimeout(ctx, limit)
 	t.Cleanup(cancel3)
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -288,6 +295,8 @@ func TestE2E_AdminBroadcastsTemplateAndWatchesProgress(t *testing.T) {
 		chromedp.WaitVisible(`#preview-card`, chromedp.ByQuery),
 		chromedp.Poll(`document.querySelector('#preview-card').textContent.includes('数据库备份完成')`, nil),
 		chromedp.Text(`#preview-card`, &preview, chromedp.ByQuery),
+		// 发送 is enabled once the live check has found nothing wrong.
+		chromedp.Poll(`!document.querySelector('#send').disabled`, nil),
 		chromedp.Click(`#send`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#progress-bar`, chromedp.ByQuery),
 	)
@@ -527,6 +536,8 @@ func TestE2E_MarkdownNotificationOpensInThePhone(t *testing.T) {
 		chromedp.Evaluate(`document.querySelector('#note-content').dispatchEvent(new Event('input', {bubbles: true}))`, nil),
 		chromedp.Poll(`(() => { const p = document.querySelector('#preview-page'); return p && p.querySelector('table') && p.querySelector('strong') })()`, nil),
 		chromedp.Text(`#preview`, &preview, chromedp.ByQuery),
+		// 发送 is enabled once the live check has seen the title.
+		chromedp.WaitEnabled(`#send`, chromedp.ByQuery),
 		chromedp.Click(`#send`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#progress[data-done="true"]`, chromedp.ByQuery),
 	)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	_ "time/tzdata" // WXPUSH_TZ names resolve in static binaries and minimal images too
 
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/wechat"

@@ -151,6 +151,8 @@ func TestRun_BadConfigValues(t *testing.T) {
 		{"bad log level", map[string]string{"WXPUSH_LOG_LEVEL": "loud"}, "WXPUSH_LOG_LEVEL"},
 		{"bad workers", map[string]string{"WXPUSH_WORKERS": "1001"}, "WXPUSH_WORKERS"},
 		{"negative workers", map[string]string{"WXPUSH_WORKERS": "-3"}, "WXPUSH_WORKERS"},
+		{"unknown time zone", map[string]string{"WXPUSH_TZ": "Mars/Olympus"}, "WXPUSH_TZ"},
+		{"the machine's zone", map[string]string{"WXPUSH_TZ": "Local"}, "WXPUSH_TZ"},
 		{"workers over the ceiling", map[string]string{"WXPUSH_WORKERS": "40", "WXPUSH_MAX_INFLIGHT": "32"}, "WXPUSH_MAX_INFLIGHT"},
 		{"ceiling too high", map[string]string{"WXPUSH_MAX_INFLIGHT": "5000"}, "WXPUSH_MAX_INFLIGHT"},
 		{"bad max backlog", map[string]string{"WXPUSH_MAX_BACKLOG": "lots"}, "WXPUSH_MAX_BACKLOG"},

@@ -202,7 +202,7 @@ func TestRun_LocalInstallAnswersOnlyLoopbackNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	if res.StatusCode != http.StatusUnauthorized {
-		t.Errorf("login as the rebinding page's account: %d, want 401 (no such account)", res.StatusCode)
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/login" {
+		t.Errorf("login as the rebinding page's account: %d to %q, want 303 back to /login (no such account)", res.StatusCode, loc)
 	}
 }

@@ -8,37 +8,17 @@ import (
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
-	"github.com/wxpush/wxpush/wechat"
 )
 
 // The account page: my binding, my personal push URL, and (admins) sign-up.
 
+// accountPage shows the account; a push URL made just now (rotateSendKey)
+// comes in the flash and is shown this once.
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
-	flash := ""
-	switch r.URL.Query().Get("done") {
-	case "unbound":
-		flash = "已解除微信绑定。"
-	case "signup":
-		flash = "注册设置已更新。"
-	case "password":
-		flash = "密码已修改，其他设备上的登录已全部退出。"
-	case "demoted":
-		flash = "你已不再是管理员。"
-	default:
-		flash = sessionsFlash(r.URL.Query().Get("done"))
-	case "topic":
-		flash = "订阅已更新。"
-	}
-	return s.renderAccount(w, r, flash, "")
-}
-
-// renderAccount renders the account page; newKeyURL is a just-made push
-// URL, shown this once.
-func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, newKeyURL string) error {
 	ctx := r.Context()
 	u, _ := userFrom(ctx)
-	a := views.Account{Name: u.Name, PublicID: u.PublicID, IsAdmin: u.IsAdmin, CreatedAt: fmtTime(u.CreatedAt),
-		Flash: flash, NewKeyURL: newKeyURL}
+	a := views.Account{Name: u.Name, PublicID: u.PublicID, IsAdmin: u.IsAdmin, CreatedAt: s.fmtTime(u.CreatedAt),
+		NewKeyURL: flashFrom(r).Secret}
 	var err error
 	if a.SendKey, err = s.sendKeyView(ctx, u); err != nil {
 		return err
@@ -52,7 +32,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, ne
 	b, err := s.App.Binding(ctx, u.ID)
 	switch {
 	case err == nil:
-		a.Bound, a.OpenID, a.Nickname, a.BoundAt = true, wechat.MaskOpenID(b.OpenID), b.Nickname, fmtTime(b.BoundAt)
+		a.Bound, a.WeChat, a.BoundAt = true, s.wechatUser(b), s.fmtTime(b.BoundAt)
 	case service.ErrorCode(err) != service.ENotFound:
 		return err
 	}
@@ -62,8 +42,25 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, flash, ne
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, views.AccountPage(s.page(r, "我的账号"), a))
+	s.render(w, r, http.StatusOK, views.AccountPage(s.doneNotice(r, "我的账号", accountDone), a))
 	return nil
+}
+
+// accountDone is what the pages that redirect here with ?done= did.
+var accountDone = map[string]string{
+	"password": "密码已修改，其他设备上的登录已全部退出。",
+	"demoted":  "你已不再是管理员。",
+	"topic":    "订阅已更新。",
+}
+
+// doneNotice is s.page, with the notice of a redirect's ?done= when no
+// flash came with it.
+func (s *Server) doneNotice(r *http.Request, title string, done map[string]string) views.Page {
+	p := s.page(r, title)
+	if p.Notice == "" {
+		p.Notice = done[r.URL.Query().Get("done")]
+	}
+	return p
 }
 
 func (s *Server) unbind(w http.ResponseWriter, r *http.Request) error {
@@ -71,7 +68,7 @@ func (s *Server) unbind(w http.ResponseWriter, r *http.Request) error {
 	if err := s.App.Unbind(r.Context(), u); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/?done=unbound", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/", Flash{Notice: "已解除微信绑定。"})
 	return nil
 }
 
@@ -84,7 +81,7 @@ func (s *Server) setSignup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.App.SetSignupOpen(r.Context(), service.UserActor(u), v == "1"); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/?done=signup", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/", Flash{Notice: "注册设置已更新。"})
 	return nil
 }
 
@@ -97,9 +94,9 @@ func (s *Server) sendKeyView(ctx context.Context, u store.User) (*views.SendKey,
 	if err != nil {
 		return nil, err
 	}
-	v := &views.SendKey{URL: s.Config.BaseURL.JoinPath("/send").String() + "/" + k.Prefix + "…", Created: fmtTime(k.CreatedAt)}
+	v := &views.SendKey{URL: s.Config.BaseURL.JoinPath("/send").String() + "/" + k.Prefix + "…", Created: s.fmtTime(k.CreatedAt)}
 	if !k.LastUsedAt.IsZero() {
-		v.LastUsed = fmtTime(k.LastUsedAt)
+		v.LastUsed = s.fmtTime(k.LastUsedAt)
 	}
 	return v, nil
 }

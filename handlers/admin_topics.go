@@ -82,7 +82,7 @@ func (s *Server) renderAdminTopic(w http.ResponseWriter, r *http.Request, status
 	}
 	a.Form.Slug = t.Slug
 	for _, sub := range subs {
-		a.Subscribers = append(a.Subscribers, views.Subscriber{Name: sub.Name, Bound: sub.Bound, Since: fmtTime(sub.Since)})
+		a.Subscribers = append(a.Subscribers, views.Subscriber{Name: sub.Name, Bound: sub.Bound, Since: s.fmtTime(sub.Since)})
 	}
 	s.render(w, r, status, views.AdminTopicPage(s.page(r, "主题："+t.Name), a))
 	return nil

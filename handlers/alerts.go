@@ -15,7 +15,7 @@ func (s *Server) conflictView(ctx context.Context) (*views.ConflictView, error) 
 	if err != nil || !a.Active {
 		return nil, err
 	}
-	return &views.ConflictView{Count: a.Count, Last: fmtTime(a.Last)}, nil
+	return &views.ConflictView{Count: a.Count, Last: s.fmtTime(a.Last)}, nil
 }
 
 // checkTokenConflict is /readyz's token_conflict check: not ready while

@@ -99,7 +99,7 @@ func (a *apiHandlers) handler(rt apiRoute) http.Handler {
 				secs := max(1, int(math.Ceil(wait.Seconds())))
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 				return apiErr(http.StatusTooManyRequests, "rate_limited",
-					fmt.Sprintf("too many requests for this token (%g/s, bursts of %g); retry after %d s", a.limit.rate, a.limit.burst, secs))
+					fmt.Sprintf("这个令牌的请求太频繁（平均每秒最多 %g 次，突发 %g 次），请 %d 秒后再试。", a.limit.rate, a.limit.burst, secs))
 			}
 		}
 		return rt.Handle(s, w, r, tok)
@@ -121,9 +121,9 @@ func (a *apiHandlers) fallback() http.Handler {
 		}
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			return apiErr(http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here; use "+strings.Join(allow, ", "))
+			return apiErr(http.StatusMethodNotAllowed, "method_not_allowed", "这个地址不接受 "+r.Method+" 请求，请用 "+strings.Join(allow, "、")+"。")
 		}
-		return apiErr(http.StatusNotFound, "not_found", "no such endpoint; see /api/v1/openapi.json")
+		return apiErr(http.StatusNotFound, "not_found", "没有这个接口，接口说明见 /api/v1/openapi.json。")
 	})
 }
 
@@ -164,12 +164,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *Server) apiAuthenticate(r *http.Request) (store.APIToken, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return store.APIToken{}, apiErr(http.StatusUnauthorized, "unauthorized", "missing token: send Authorization: Bearer <API token>; admins create tokens on /admin/tokens")
+		return store.APIToken{}, apiErr(http.StatusUnauthorized, "unauthorized", "缺少令牌：请在请求头中带上 Authorization: Bearer <API 令牌>；管理员可在 /admin/tokens 创建令牌。")
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return store.APIToken{}, apiErr(http.StatusUnauthorized, "unauthorized", "malformed Authorization header: expected Bearer <API token>")
+		return store.APIToken{}, apiErr(http.StatusUnauthorized, "unauthorized", "Authorization 请求头的格式不对，应为 Bearer <API 令牌>。")
 	}
 	return s.App.AuthenticateAPIToken(r.Context(), token)
 }
@@ -180,7 +180,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as Content-Type: application/json")
+			return apiErr(http.StatusUnsupportedMediaType, "unsupported_media_type", "请求体须为 JSON：请设置 Content-Type: application/json。")
 		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, apiMaxBody))
@@ -190,32 +190,39 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		if _, err = dec.Token(); err == io.EOF {
 			return nil
 		} else if err == nil {
-			return badRequest("the body must hold one JSON object and nothing after it", nil)
+			return badRequest("请求体只能是一个 JSON 对象，后面不能再有别的内容。", nil)
 		}
 	}
+	// Messages are in Chinese and never quote the decoder's own text (Go
+	// internals, in English); the cause is logged.
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var e *Error
 	switch {
 	case errors.As(err, &tooBig):
-		return apiErr(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d KB", apiMaxBody>>10))
+		return apiErr(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("请求体超过 %d KB。", apiMaxBody>>10))
 	case errors.Is(err, io.EOF):
-		return badRequest("the body is empty; send a JSON object", nil)
+		e = badRequest("请求体为空，请发送一个 JSON 对象。", nil)
 	case errors.As(err, &syntax):
-		return badRequest(fmt.Sprintf("invalid JSON at byte %d: %v", syntax.Offset, err), nil)
+		e = badRequest(fmt.Sprintf("请求体不是有效的 JSON：第 %d 字节附近有语法错误。", syntax.Offset), nil)
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("invalid JSON: the body ends too early", nil)
+		e = badRequest("请求体不是有效的 JSON：内容不完整。", nil)
 	case errors.As(err, &typ):
 		if typ.Field == "" {
-			return badRequest("the body must be a JSON object", nil)
+			e = badRequest("请求体须为 JSON 对象。", nil)
+		} else {
+			e = badRequest("字段 "+typ.Field+" 的类型不对（详见 fields）。",
+				map[string]string{typ.Field: fmt.Sprintf("应为%s，收到的是 %s。", jsonTypeName(typ.Type), typ.Value)})
 		}
-		return badRequest("a field has the wrong type",
-			map[string]string{typ.Field: fmt.Sprintf("应为%s，收到的是 %s。", jsonTypeName(typ.Type), typ.Value)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return badRequest("unknown field "+strconv.Quote(name), map[string]string{name: "没有这个字段。"})
+		e = badRequest("没有字段 "+strconv.Quote(name)+"（详见 fields）。", map[string]string{name: "没有这个字段。"})
+	default:
+		e = badRequest("请求体不是有效的 JSON。", nil)
 	}
-	return badRequest("invalid JSON: "+err.Error(), nil)
+	e.Err = err
+	return e
 }
 
 func jsonTypeName(t reflect.Type) string {

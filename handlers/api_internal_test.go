@@ -119,7 +119,7 @@ func TestOpenAPI_DocumentsExactlyTheRegisteredRoutes(t *testing.T) {
 					Error struct{ Code, Message string }
 				}
 				json.Unmarshal(rec.Body.Bytes(), &e)
-				if rec.Code == http.StatusMethodNotAllowed || strings.Contains(e.Error.Message, "no such endpoint") ||
+				if rec.Code == http.StatusMethodNotAllowed || strings.Contains(e.Error.Message, "没有这个接口") ||
 					rec.Code == http.StatusUnauthorized || rec.Code >= 500 {
 					t.Errorf("%s %s: %d %s", method, p, rec.Code, rec.Body)
 				}

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
@@ -118,14 +117,15 @@ func apiField(key string, all bool, kind string) string {
 	return key
 }
 
-// summarize names the faulty fields in a one-line English message.
+// summarize names the faulty fields in one line; fields says what is
+// wrong with each.
 func summarize(fields map[string]string) string {
 	keys := make([]string, 0, len(fields))
 	for k := range fields {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return "invalid fields: " + strings.Join(keys, ", ") + " (see fields)"
+	return "这些字段有误：" + strings.Join(keys, "、") + "（详见 fields）。"
 }
 
 // apiSend queues a message: POST /api/v1/messages.
@@ -153,15 +153,15 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 		switch se.Reason {
 		case "unknown_user":
 			return &Error{Status: http.StatusNotFound, Code: "unknown_user",
-				Message: "no such user: " + strings.Join(unknownNames(r.Context(), s, body.To.Users), ", "), Fields: fields}
+				Message: "用户不存在：" + strings.Join(unknownNames(r.Context(), s, body.To.Users), "、") + "。", Fields: fields}
 		case service.ReasonUnknownTopic:
-			return &Error{Status: http.StatusNotFound, Code: service.ReasonUnknownTopic, Message: "no such topic", Fields: fields}
+			return &Error{Status: http.StatusNotFound, Code: service.ReasonUnknownTopic, Message: "主题不存在。", Fields: fields}
 		case "not_bound":
 			return &Error{Status: http.StatusUnprocessableEntity, Code: "not_bound",
-				Message: "recipients have not bound WeChat", Fields: fields}
+				Message: "有接收人还没有绑定微信（详见 fields）。", Fields: fields}
 		case service.ReasonTooLarge:
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-				Message: fmt.Sprintf("the content is larger than %d KB", service.MaxContentBytes>>10), Fields: fields}
+				Message: fmt.Sprintf("内容超过 %d KB。", service.MaxContentBytes>>10), Fields: fields}
 		}
 		return badRequest(summarize(fields), fields)
 	}
@@ -182,7 +182,7 @@ func (s *Server) apiSend(w http.ResponseWriter, r *http.Request, tok store.APITo
 	return nil
 }
 
-// unknownNames lists the names no user has, for the English message.
+// unknownNames lists the names no user has, for the message.
 func unknownNames(ctx context.Context, s *Server, names []string) []string {
 	var out []string
 	for _, n := range names {
@@ -233,11 +233,9 @@ type apiMessage struct {
 	Recipients []apiRecipient     `json:"recipients"`
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
 // apiMessage reports a message's deliveries: GET /api/v1/messages/{id}.
 func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIToken) error {
-	notFound := apiErr(http.StatusNotFound, "not_found", "no such message")
+	notFound := apiErr(http.StatusNotFound, "not_found", "没有这条消息。")
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		return notFound
@@ -254,7 +252,7 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 		return err
 	}
 	c := m.Counts
-	out := apiMessage{ID: m.ID, Kind: m.Kind, Source: m.Source, CreatedAt: rfc3339(m.CreatedAt), Total: m.Total,
+	out := apiMessage{ID: m.ID, Kind: m.Kind, Source: m.Source, CreatedAt: s.rfc3339(m.CreatedAt), Total: m.Total,
 		Counts: apiCounts{Queued: c.Queued, Sending: c.Sending, Sent: c.Sent, Retrying: c.Retrying, Failed: c.Failed, Unknown: c.Unknown},
 		Done:   c.Pending() == 0, Recipients: make([]apiRecipient, len(ds))}
 	if out.Backlog, err = s.apiMessageBacklogOf(r.Context(), m.ID, out.Done); err != nil {
@@ -262,13 +260,13 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 	}
 	for _, p := range s.App.Paused() {
 		if p.Kind == m.Kind && !out.Done {
-			until, reason := rfc3339(p.Until), p.Reason
+			until, reason := s.rfc3339(p.Until), p.Reason
 			out.PausedUntil, out.PausedReason = &until, &reason
 		}
 	}
 	for i, d := range ds {
 		rc := apiRecipient{User: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State, Attempts: d.Attempts,
-			ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, UpdatedAt: rfc3339(d.UpdatedAt), Via: d.Kind}
+			ErrCode: d.ErrCode, ErrMsg: d.ErrMsg, UpdatedAt: s.rfc3339(d.UpdatedAt), Via: d.Kind}
 		if d.Via != "" {
 			rc.Via = d.Via
 		}
@@ -280,7 +278,7 @@ func (s *Server) apiMessage(w http.ResponseWriter, r *http.Request, _ store.APIT
 			rc.Receipt = &d.Receipt
 		}
 		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
-			at := rfc3339(d.NextAttemptAt)
+			at := s.rfc3339(d.NextAttemptAt)
 			rc.NextAttemptAt = &at
 		}
 		out.Recipients[i] = rc
@@ -310,7 +308,7 @@ func (s *Server) apiUsers(w http.ResponseWriter, r *http.Request, _ store.APITok
 	for i, p := range people {
 		u := apiUser{Name: p.Name, Bound: p.Bound, Disabled: p.Disabled(), Following: p.Following}
 		if p.Bound {
-			openid, at := wechat.MaskOpenID(p.OpenID), rfc3339(p.BoundAt)
+			openid, at := wechat.MaskOpenID(p.OpenID), s.rfc3339(p.BoundAt)
 			u.OpenID, u.BoundAt = &openid, &at
 			u.InWindow = service.InWindow(now, p.LastInteraction, p.LastEvent)
 		}

@@ -14,7 +14,7 @@ func (s *Server) apiTokenInfo(w http.ResponseWriter, r *http.Request, tok store.
 		scopes = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"name": tok.Name, "prefix": tok.Prefix, "scopes": scopes, "created_at": rfc3339(tok.CreatedAt),
+		"name": tok.Name, "prefix": tok.Prefix, "scopes": scopes, "created_at": s.rfc3339(tok.CreatedAt),
 	})
 	return nil
 }

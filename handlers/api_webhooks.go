@@ -29,14 +29,14 @@ type apiWebhook struct {
 	Secret         string   `json:"secret,omitempty"` // only in the answer that made it
 }
 
-func toAPIWebhook(e store.WebhookEndpoint) apiWebhook {
+func (s *Server) toAPIWebhook(e store.WebhookEndpoint) apiWebhook {
 	w := apiWebhook{ID: e.PublicID, URL: e.URL, Events: e.Events, Description: e.Description, Enabled: !e.Disabled(),
-		DisabledReason: e.DisabledReason, Pending: e.Pending, CreatedAt: rfc3339(e.CreatedAt)}
+		DisabledReason: e.DisabledReason, Pending: e.Pending, CreatedAt: s.rfc3339(e.CreatedAt)}
 	if w.Events == nil {
 		w.Events = []string{}
 	}
 	if e.Disabled() {
-		at := rfc3339(e.DisabledAt)
+		at := s.rfc3339(e.DisabledAt)
 		w.DisabledAt = &at
 	}
 	return w
@@ -57,7 +57,7 @@ func (s *Server) apiCreateWebhook(w http.ResponseWriter, r *http.Request, tok st
 	if err != nil {
 		return err
 	}
-	out := toAPIWebhook(e)
+	out := s.toAPIWebhook(e)
 	out.Secret = secret
 	w.Header().Set("Location", "/api/v1/webhooks/"+e.PublicID)
 	writeJSON(w, http.StatusCreated, out)
@@ -72,7 +72,7 @@ func (s *Server) apiWebhooks(w http.ResponseWriter, r *http.Request, _ store.API
 	}
 	out := make([]apiWebhook, len(es))
 	for i, e := range es {
-		out[i] = toAPIWebhook(e)
+		out[i] = s.toAPIWebhook(e)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"webhooks": out})
 	return nil
@@ -84,7 +84,7 @@ func (s *Server) apiWebhook(w http.ResponseWriter, r *http.Request, _ store.APIT
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toAPIWebhook(e))
+	writeJSON(w, http.StatusOK, s.toAPIWebhook(e))
 	return nil
 }
 
@@ -121,7 +121,7 @@ func (s *Server) apiRotateWebhookSecret(w http.ResponseWriter, r *http.Request, 
 	}
 	out := map[string]any{"secret": secret, "old_secret_valid_until": nil}
 	if grace > 0 {
-		out["old_secret_valid_until"] = rfc3339(s.Now().Add(grace))
+		out["old_secret_valid_until"] = s.rfc3339(s.Now().Add(grace))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -33,12 +33,21 @@ func TestSignupLoginLogout(t *testing.T) {
 		t.Fatalf("after logout GET / = %d, want redirect", r.Status)
 	}
 
-	r = b.post("/login", url.Values{"name": {"alice"}, "password": {"wrong-password"}})
-	if r.Status != http.StatusUnauthorized || !strings.Contains(r.Body, "用户名或密码错误") {
-		t.Fatalf("wrong password: %d\n%s", r.Status, r.Body)
+	// A refused login answers 303 back to the form, which says why and
+	// keeps the name; reloading it repeats no attempt.
+	r = b.post("/login", url.Values{"name": {"alice"}, "password": {"wrong-password"}, "next": {"/bind"}})
+	if loc := r.Header.Get("Location"); r.Status != http.StatusSeeOther || loc != "/login?next=%2Fbind" {
+		t.Fatalf("wrong password: %d %q, want 303 to the login form", r.Status, loc)
 	}
-	if !strings.Contains(r.Body, `value="alice"`) {
-		t.Error("the name typed should stay in the form after a wrong password")
+	r = b.follow(r)
+	if r.Status != http.StatusOK || !strings.Contains(r.Body, "用户名或密码错误") {
+		t.Fatalf("login form after a wrong password: %d\n%s", r.Status, r.Body)
+	}
+	if !strings.Contains(r.Body, `value="alice"`) || !strings.Contains(r.Body, `name="next" value="/bind"`) {
+		t.Error("the name typed (and where to go next) should stay in the form after a wrong password")
+	}
+	if again := b.get("/login?next=%2Fbind"); strings.Contains(again.Body, "用户名或密码错误") {
+		t.Error("reloading the form shows the error again")
 	}
 	r = b.post("/login", url.Values{"name": {"alice"}, "password": {"password-alice"}, "next": {"/bind"}})
 	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/bind" {
@@ -67,25 +76,29 @@ func TestSignup_InvalidInputShowsErrorAndKeepsName(t *testing.T) {
 	app.browser(t).signup("taken")
 	tests := []struct {
 		name, user, pw, pw2 string
-		status              int
 		msg                 string
 	}{
-		{"empty name", "", "password-1", "password-1", 422, "请填写用户名"},
-		{"bad characters", "a b<c>", "password-1", "password-1", 422, "用户名需为 2–32 个字符"},
-		{"too short name", "a", "password-1", "password-1", 422, "用户名需为 2–32 个字符"},
-		{"short password", "bob", "short", "short", 422, "密码至少需要 8 个字符"},
-		{"password mismatch", "bob", "password-1", "password-2", 422, "两次输入的密码不一致"},
-		{"name taken", "Taken", "password-1", "password-1", 409, "已被占用"},
+		{"empty name", "", "password-1", "password-1", "请填写用户名"},
+		{"bad characters", "a b<c>", "password-1", "password-1", "用户名需为 2–32 个字符"},
+		{"too short name", "a", "password-1", "password-1", "用户名需为 2–32 个字符"},
+		{"short password", "bob", "short", "short", "密码至少需要 8 个字符"},
+		{"password mismatch", "bob", "password-1", "password-2", "两次输入的密码不一致"},
+		{"name taken", "Taken", "password-1", "password-1", "已被占用"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := app.browser(t)
-			r := b.post("/signup", url.Values{"name": {tt.user}, "password": {tt.pw}, "password2": {tt.pw2}})
-			if r.Status != tt.status || !strings.Contains(r.Body, tt.msg) {
-				t.Fatalf("status %d, want %d with %q\n%s", r.Status, tt.status, tt.msg, r.Body)
+			// Refused: 303 back to the form, which says why and keeps
+			// the name (never the passwords).
+			r := b.follow(b.post("/signup", url.Values{"name": {tt.user}, "password": {tt.pw}, "password2": {tt.pw2}}))
+			if r.Status != http.StatusOK || !strings.Contains(r.Body, tt.msg) {
+				t.Fatalf("status %d, want the form with %q\n%s", r.Status, tt.msg, r.Body)
 			}
 			if tt.user != "" && !strings.Contains(r.Body, `value="`+htmlEscape(tt.user)+`"`) {
 				t.Errorf("form lost the name %q", tt.user)
+			}
+			if strings.Contains(r.Body, tt.pw) && tt.pw != tt.user {
+				t.Error("the refused form shows the password typed")
 			}
 		})
 	}
@@ -115,9 +128,9 @@ func TestSignup_AdminCanCloseIt(t *testing.T) {
 	if r := stranger.get("/signup"); r.Status != http.StatusForbidden || !strings.Contains(r.Body, "管理员已关闭注册") {
 		t.Fatalf("GET /signup when closed: %d\n%s", r.Status, r.Body)
 	}
-	r := stranger.post("/signup", url.Values{"name": {"late"}, "password": {"password-1"}, "password2": {"password-1"}})
-	if r.Status != http.StatusForbidden {
-		t.Fatalf("POST /signup when closed: %d", r.Status)
+	r := stranger.follow(stranger.post("/signup", url.Values{"name": {"late"}, "password": {"password-1"}, "password2": {"password-1"}}))
+	if r.Status != http.StatusForbidden || !strings.Contains(r.Body, "管理员已关闭注册") {
+		t.Fatalf("POST /signup when closed, then the form: %d", r.Status)
 	}
 	if _, err := app.Store.UserByName(t.Context(), "late"); err == nil {
 		t.Error("an account was created while sign-up was closed")

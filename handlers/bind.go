@@ -7,7 +7,6 @@ import (
 	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
-	"github.com/wxpush/wxpush/wechat"
 )
 
 // bindPage is step 1 (follow the account) and step 2 (scan to bind).
@@ -28,7 +27,7 @@ func (s *Server) bindPage(w http.ResponseWriter, r *http.Request) error {
 	cur, err := s.App.Binding(ctx, u.ID)
 	switch {
 	case err == nil:
-		b.Panel = views.BindPanel{State: "current", OpenID: wechat.MaskOpenID(cur.OpenID), Nickname: cur.Nickname, BoundAt: fmtTime(cur.BoundAt)}
+		b.Panel = views.BindPanel{State: "current", WeChat: s.wechatUser(cur), BoundAt: s.fmtTime(cur.BoundAt)}
 	case service.ErrorCode(err) == service.ENotFound:
 		if b.Panel, err = s.bindPanel(r, u, false); err != nil {
 			return err
@@ -55,10 +54,11 @@ func (s *Server) bindPanel(r *http.Request, u store.User, fresh bool) (views.Bin
 	p := views.BindPanel{
 		State:     "waiting",
 		TokenID:   c.Token.ID,
-		ExpiresAt: c.Token.ExpiresAt.In(beijing).Format("15:04:05"),
+		ExpiresAt: s.clock(c.Token.ExpiresAt),
 		Sandbox:   s.Config.Sandbox,
 		Scan:      c.Scan,
 		AuthURL:   c.Target,
+		TTL:       durationWords(s.App.Config().BindTTL),
 	}
 	if p.QR, err = qrDataURL(c.Target); err != nil {
 		return views.BindPanel{}, err
@@ -103,11 +103,11 @@ func (s *Server) bindStatus(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	switch state {
 	case service.BindDone:
-		return s.swapPanel(w, r, views.BindPanel{State: "bound", OpenID: wechat.MaskOpenID(b.OpenID), Nickname: b.Nickname, BoundAt: fmtTime(b.BoundAt)})
+		return s.swapPanel(w, r, views.BindPanel{State: "bound", WeChat: s.wechatUser(*b), BoundAt: s.fmtTime(b.BoundAt)})
 	case service.BindExpired:
-		return s.swapPanel(w, r, views.BindPanel{State: "expired"})
+		return s.swapPanel(w, r, views.BindPanel{State: "expired", TTL: durationWords(s.App.Config().BindTTL)})
 	}
-	s.render(w, r, http.StatusOK, views.BindWaiting(tok.ID, tok.ExpiresAt.In(beijing).Format("15:04:05")))
+	s.render(w, r, http.StatusOK, views.BindWaiting(tok.ID, s.clock(tok.ExpiresAt)))
 	return nil
 }
 
@@ -161,7 +161,7 @@ func (s *Server) oauthCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.renderPhone(w, r, http.StatusOK, views.PhoneResult{
 		OK: true, Title: "绑定成功", Message: "你的微信已绑定到本站账号，之后的消息会推送到这个微信。",
-		Name: u.Name, OpenID: wechat.MaskOpenID(b.OpenID),
+		Name: u.Name, WeChat: s.wechatUser(b),
 	})
 	return nil
 }

@@ -16,7 +16,7 @@ func TestBind_QRPageThenPhoneAllowsThenStatusSwapsToSuccess(t *testing.T) {
 	b.signup("alice")
 
 	r := b.get("/bind")
-	for _, want := range []string{`id="bind-qr"`, `src="data:image/png;base64,`, "在模拟手机中打开", `hx-trigger="every 2s"`, "关注公众号"} {
+	for _, want := range []string{`id="bind-qr"`, `src="data:image/png;base64,`, "用模拟手机打开授权页", `hx-trigger="every 2s"`, "关注公众号"} {
 		if !strings.Contains(r.Body, want) {
 			t.Errorf("/bind lacks %q", want)
 		}
@@ -208,12 +208,12 @@ func TestUnbind(t *testing.T) {
 	b.signup("alice")
 	authURL, _ := b.bindQR()
 	app.browser(t).get(app.phoneDecides(t, authURL, "张三", true))
-	if r := b.post("/unbind", nil); r.Status != http.StatusSeeOther {
-		t.Fatalf("unbind: %d", r.Status)
-	}
-	r := b.get("/?done=unbound")
+	r := b.follow(b.post("/unbind", nil))
 	if !strings.Contains(r.Body, "已解除微信绑定") || !strings.Contains(r.Body, "未绑定") {
 		t.Fatalf("account page after unbind:\n%s", r.Body)
+	}
+	if r := b.get("/"); strings.Contains(r.Body, "已解除微信绑定") {
+		t.Error("a reload shows the notice again")
 	}
 	// The freed openid can bind again.
 	authURL, _ = b.bindQR()

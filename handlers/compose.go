@@ -3,7 +3,9 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -19,7 +21,10 @@ import (
 // whole page shows.
 func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compose, service.SendRequest, error) {
 	_ = r.ParseForm()
-	f := r.Form
+	return s.composeStateOf(ctx, r.Form)
+}
+
+func (s *Server) composeStateOf(ctx context.Context, f url.Values) (views.Compose, service.SendRequest, error) {
 	c := views.Compose{
 		Kind:       f.Get("kind"),
 		All:        f.Get("to") != "users",
@@ -85,17 +90,38 @@ func (s *Server) composeState(ctx context.Context, r *http.Request) (views.Compo
 }
 
 // composeLists fills in the recipients and templates to choose from, and
-// who a text message would not reach (outside the 48-hour window).
+// for customer-service text who it reaches now (their window).
 func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 	people, err := s.Store.People(ctx)
 	if err != nil {
 		return err
 	}
+	windows, err := s.App.TextWindows(ctx)
+	if err != nil {
+		return err
+	}
 	var active []store.Person // bound and enabled: who can be sent to
 	for _, p := range people {
-		if p.Bound && !p.Disabled() {
-			c.Recipients = append(c.Recipients, s.personRow(p))
-			active = append(active, p)
+		if !p.Bound || p.Disabled() {
+			continue
+		}
+		row := s.personRow(p, windows[p.ID])
+		c.Recipients = append(c.Recipients, row)
+		active = append(active, p)
+		if !c.All && !c.Selected[p.ID] {
+			continue
+		}
+		c.Windows.Total++
+		if row.InWindow {
+			c.Windows.NowN++
+			if len(c.Windows.Now) < 5 {
+				c.Windows.Now = append(c.Windows.Now, fmt.Sprintf("%s（至 %s，还可 %d 条）", p.Name, row.WindowUntil, row.WindowLeft))
+			}
+		} else {
+			c.Windows.Rest++
+			if c.Kind == store.KindText {
+				c.OutsideWindow = append(c.OutsideWindow, p.Name)
+			}
 		}
 	}
 	if c.Kind == store.KindText {
@@ -115,6 +141,62 @@ func (s *Server) composeLists(ctx context.Context, c *views.Compose) error {
 		return err
 	}
 	c.Topics = topicCounts(topics)
+	return nil
+}
+
+// composeProblems runs the send's own checks (service.CheckSend) on the
+// form as it stands: 发送 is disabled while a problem stands. Problems a
+// refused send reported (touched) show at once; the others once their
+// field is touched.
+func (s *Server) composeProblems(ctx context.Context, c *views.Compose, req service.SendRequest, touched map[string]string) error {
+	problems, err := s.App.CheckSend(ctx, req)
+	if err != nil {
+		return err
+	}
+	c.Errors, c.Touched = map[string]string{}, map[string]bool{}
+	for k, v := range problems {
+		c.Errors[k] = v
+	}
+	for k, v := range touched {
+		c.Errors[k], c.Touched[k] = v, true
+	}
+	// In the form's order: recipients, kind, template, its fields, link, text.
+	order := []string{"to", "kind", "template"}
+	for _, f := range c.Fields {
+		order = append(order, "data."+f.Key)
+	}
+	order = append(order, "title", "content", "content_type", "summary", "url", "text")
+	seen := map[string]bool{}
+	for _, k := range order {
+		if msg, ok := c.Errors[k]; ok && !seen[k] {
+			seen[k] = true
+			c.Problems = append(c.Problems, msg)
+		}
+	}
+	for k, msg := range c.Errors { // anything else (data keys not in the template)
+		if !seen[k] {
+			c.Problems = append(c.Problems, msg)
+		}
+	}
+	return nil
+}
+
+// composeCheck answers the form's live check: each field's problem, who a
+// text reaches, and whether 发送 is enabled — all out of band.
+func (s *Server) composeCheck(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	c, req, err := s.composeState(ctx, r)
+	if err != nil {
+		return err
+	}
+	if err := s.composeLists(ctx, &c); err != nil {
+		return err
+	}
+	if err := s.composeProblems(ctx, &c, req, nil); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, views.ComposeCheck(c))
 	return nil
 }
 
@@ -140,11 +222,20 @@ func fieldHint(key string) string {
 }
 
 func (s *Server) composePage(w http.ResponseWriter, r *http.Request) error {
-	c, _, err := s.composeState(r.Context(), r)
+	form, errs := r.URL.Query(), map[string]string{}
+	if f := flashFrom(r).Form; f != nil {
+		// A refused send, redirected here: the form as it was, each
+		// problem beside its field.
+		form, errs = f.Values, f.Fields
+	}
+	c, req, err := s.composeStateOf(r.Context(), form)
 	if err != nil {
 		return err
 	}
 	if err := s.composeLists(r.Context(), &c); err != nil {
+		return err
+	}
+	if err := s.composeProblems(r.Context(), &c, req, errs); err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, views.ComposePage(s.page(r, "发送消息"), c))
@@ -156,7 +247,7 @@ func (s *Server) composeFields(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, views.TemplateFields(c.Fields, nil))
+	s.render(w, r, http.StatusOK, views.TemplateFields(c.Fields, nil, nil))
 	return nil
 }
 
@@ -178,16 +269,20 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
 	u, _ := userFrom(ctx)
 	m, err := s.App.Send(ctx, service.UserActor(u), req)
 	if se := service.AsError(err); err != nil && se.Fields != nil {
-		// Show the form again with each problem beside its field.
-		c.Errors = se.Fields
-		if err := s.composeLists(ctx, &c); err != nil {
-			return err
-		}
-		status := http.StatusUnprocessableEntity
 		if se.Code == service.ETooLarge {
-			status = http.StatusRequestEntityTooLarge
+			// Too large to carry back through a flash: answer 413 with
+			// the form shown again, each problem beside its field.
+			if err := s.composeLists(ctx, &c); err != nil {
+				return err
+			}
+			if err := s.composeProblems(ctx, &c, req, se.Fields); err != nil {
+				return err
+			}
+			s.render(w, r, http.StatusRequestEntityTooLarge, views.ComposePage(s.page(r, "发送消息"), c))
+			return nil
 		}
-		s.render(w, r, status, views.ComposePage(s.page(r, "发送消息"), c))
+		// Back to the form (303), filled in, each problem beside its field.
+		s.redirectFlash(w, r, "/admin/compose", Flash{Form: &FormFlash{Values: r.PostForm, Fields: se.Fields}})
 		return nil
 	}
 	if err != nil {

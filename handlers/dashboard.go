@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,18 +23,20 @@ func (s *Server) tokenView() views.TokenView {
 		return views.TokenView{}
 	}
 	st := s.Tokens.Status()
-	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: fmtTime(st.ExpiresAt)}
+	v := views.TokenView{OK: st.HasToken && st.ExpiresAt.After(s.Now()), ExpiresAt: s.fmtTime(st.ExpiresAt)}
 	if !v.OK && st.LastError != "" {
 		v.Problem, v.Config, v.EgressIP = st.LastError, st.ConfigProblem, st.EgressIP
 	}
 	return v
 }
 
-func (s *Server) personRow(p store.Person) views.PersonRow {
+// personRow is a user in the dashboard's table and the compose form's
+// list; w is their customer-service window (service.TextWindows).
+func (s *Server) personRow(p store.Person, w service.Window) views.PersonRow {
 	r := views.PersonRow{ID: p.ID, PublicID: p.PublicID, Name: p.Name, IsAdmin: p.IsAdmin, Disabled: p.Disabled(),
 		Bound: p.Bound, Nickname: p.Nickname, Following: "未知"}
 	if p.Bound {
-		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), fmtTime(p.BoundAt)
+		r.OpenID, r.BoundAt = wechat.MaskOpenID(p.OpenID), s.fmtTime(p.BoundAt)
 	} else {
 		r.Following = "—"
 	}
@@ -41,9 +44,12 @@ func (s *Server) personRow(p store.Person) views.PersonRow {
 		r.Following = map[bool]string{true: "已关注", false: "未关注"}[*p.Following]
 	}
 	if !p.LastInteraction.IsZero() {
-		r.LastInteraction = fmtTime(p.LastInteraction)
+		r.LastInteraction = s.fmtTime(p.LastInteraction)
 	}
-	r.InWindow = service.InWindow(s.Now(), p.LastInteraction, p.LastEvent)
+	r.InWindow, r.WindowLeft = w.Open, w.Left
+	if w.Open {
+		r.WindowUntil = s.fmtShort(w.Until)
+	}
 	return r
 }
 
@@ -61,6 +67,10 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	windows, err := s.App.TextWindows(ctx)
+	if err != nil {
+		return err
+	}
 	d := views.Dashboard{Token: s.tokenView(), Users: len(people)}
 	if d.Conflict, err = s.conflictView(ctx); err != nil { // alerts.go
 		return err
@@ -71,7 +81,6 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		d.Query = string([]rune(d.Query)[:64])
 	}
 	var matched []store.Person
-	now := s.Now()
 	for _, p := range people {
 		if p.Bound {
 			d.Bound++
@@ -79,7 +88,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		if p.Following != nil && *p.Following {
 			d.Following++
 		}
-		if service.InWindow(now, p.LastInteraction, p.LastEvent) {
+		if windows[p.ID].Open {
 			d.InWindow++
 		}
 		if d.Query == "" || containsFold(p.Name, d.Query) || containsFold(p.Nickname, d.Query) {
@@ -93,7 +102,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	d.PageNo, _ = strconv.Atoi(q.Get("page"))
 	d.PageNo = min(max(d.PageNo, 1), d.Pages) // not a number, 0 or past the end: the nearest page
 	for _, p := range matched[(d.PageNo-1)*peoplePage : min(d.PageNo*peoplePage, len(matched))] {
-		d.People = append(d.People, s.personRow(p))
+		d.People = append(d.People, s.personRow(p, windows[p.ID]))
 	}
 	pageURL := func(n int) string {
 		v := url.Values{}
@@ -116,7 +125,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.Backlog = s.dashboardBacklog(r.Context())
 	for _, pz := range s.App.Paused() {
-		d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: service.KindLabel(pz.Kind), Until: fmtTime(pz.Until), Reason: pz.Reason})
+		d.Paused = append(d.Paused, views.PauseView{Kind: pz.Kind, Label: service.KindLabel(pz.Kind), Until: s.fmtTime(pz.Until), Reason: pz.Reason})
 	}
 	if d.Days, err = s.chartDays(ctx); err != nil {
 		return err
@@ -131,33 +140,27 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, e := range entries {
-		d.Audit = append(d.Audit, views.AuditRow{At: fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
+		d.Audit = append(d.Audit, views.AuditRow{At: s.fmtTime(e.At), Actor: e.Actor, Action: auditLabel(e.Action), Target: e.Target, Detail: e.Detail})
 	}
-	switch r.URL.Query().Get("done") {
-	case "resumed":
-		d.Flash = "已恢复发送。"
-	case "refreshed":
-		d.Flash = "已从微信刷新关注状态。"
-	case "deleted":
-		d.Flash = "用户已删除。"
-	}
-	if e := r.URL.Query().Get("error"); e != "" {
-		d.Error = e
-	}
-	s.render(w, r, http.StatusOK, views.DashboardPage(s.page(r, "管理后台"), d))
+	s.render(w, r, http.StatusOK, views.DashboardPage(s.doneNotice(r, "管理后台", dashboardDone), d))
 	return nil
 }
 
 // refreshFollowing asks WeChat which bound users follow the account.
 func (s *Server) refreshFollowing(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.App.RefreshFollowing(r.Context()); err != nil {
-		if e := service.AsError(err); e.Code == service.EUpstream {
-			http.Redirect(w, r, "/admin?error="+url.QueryEscape(e.Message), http.StatusSeeOther)
-			return nil
-		}
+	n, err := s.App.RefreshFollowing(r.Context())
+	if e := service.AsError(err); err != nil && e.Code == service.EUpstream {
+		s.redirectFlash(w, r, "/admin#users", Flash{Problem: e.Message})
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/admin?done=refreshed", http.StatusSeeOther)
+	msg := fmt.Sprintf("已从微信刷新 %d 位已绑定用户的关注状态。", n)
+	if n == 0 {
+		msg = "还没有已绑定微信的用户，无需刷新。"
+	}
+	s.redirectFlash(w, r, "/admin#users", Flash{Notice: msg})
 	return nil
 }
 
@@ -166,7 +169,7 @@ func (s *Server) resumeOutbox(w http.ResponseWriter, r *http.Request) error {
 	if err := s.App.ResumeOutbox(r.Context(), service.UserActor(u), r.PostFormValue("kind")); err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/admin?done=resumed", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/admin", Flash{Notice: "已恢复发送。"})
 	return nil
 }
 
@@ -214,3 +217,6 @@ func (s *Server) chartDays(ctx context.Context) ([]views.DayBar, error) {
 	}
 	return out, nil
 }
+
+// dashboardDone is what the pages that redirect here with ?done= did.
+var dashboardDone = map[string]string{"deleted": "用户已删除。"}

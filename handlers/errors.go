@@ -194,7 +194,7 @@ func (s *Server) writeJSONError(w http.ResponseWriter, r *http.Request, err erro
 	e := s.logError(w, r, err)
 	msg := e.Message
 	if e.Code == "internal" {
-		msg = "internal server error"
+		msg = "服务器内部错误，请稍后再试。"
 	}
 	if e.Status == http.StatusUnauthorized {
 		v := `Bearer realm="wxpush"`

@@ -2,16 +2,13 @@ package handlers_test
 
 import (
 	"fmt"
-	"net/http"
-	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
 	"golang.org/x/net/html"
 )
 
-const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+const wantCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https://*.qlogo.cn; " +
 	"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 func TestSecurityHeaders_EveryResponse(t *testing.T) {
@@ -82,7 +79,7 @@ func TestSecurityHeaders_FollowQRImageIsAllowed(t *testing.T) {
 	if !strings.Contains(r.Body, `src="https://mmbiz.example.com/qr/follow.jpg?x=1"`) {
 		t.Fatalf("the bind page does not show the follow QR:\n%s", r.Body)
 	}
-	want := strings.Replace(wantCSP, "img-src 'self' data:", "img-src 'self' data: https://mmbiz.example.com", 1)
+	want := strings.Replace(wantCSP, "img-src 'self' data: https://*.qlogo.cn", "img-src 'self' data: https://*.qlogo.cn https://mmbiz.example.com", 1)
 	if got := r.Header.Get("Content-Security-Policy"); got != want {
 		t.Errorf("Content-Security-Policy:\n got %q\nwant %q", got, want)
 	}
@@ -125,60 +122,7 @@ func inlineCode(page string) []string {
 // No page carries inline code: the CSP would block it, so it would not
 // work, and an injection that slipped past escaping could hide among it.
 func TestPages_CarryNoInlineScriptOrStyle(t *testing.T) {
-	app := newTestApp(t, func(c *testConfig) { c.SignupsPerIP = 20 })
-	admin := app.bindUser(t, "root")
-	for i := range 9 { // more than 8 recipients: compose shows its filter
-		app.bindUser(t, fmt.Sprintf("user%d", i))
-	}
-	app.syncTemplates(t)
-	sent := admin.post("/admin/compose", url.Values{"kind": {"text"}, "to": {"all"}, "text": {"hello"}})
-	if sent.Status != http.StatusSeeOther {
-		t.Fatalf("send: %d\n%s", sent.Status, sent.Body)
-	}
-	withToken := admin.post("/admin/tokens", url.Values{"name": {"ci"}})
-	admin.sendKey()
-
-	newcomer := app.browser(t)
-	newcomer.signup("newcomer")
-	authURL, _ := newcomer.bindQR()
-	phone := app.browser(t)
-	chooser := phone.get(authURL)
-	openid := app.SB.AddUser("张三").OpenID
-	consent := phone.post(authURL, url.Values{"step": {"choose"}, "openid": {openid}})
-	result := app.browser(t).get(app.phoneDecides(t, authURL, "李四", true))
-
-	hook := admin.post("/admin/webhooks", url.Values{"url": {"https://hooks.example.com/wxpush"}, "events": {"binding.created"}})
-	hookID := regexp.MustCompile(`/admin/webhooks/(whk_[A-Za-z0-9_-]+)`).FindStringSubmatch(hook.Body)
-	if hookID == nil {
-		t.Fatalf("webhook creation: %d\n%s", hook.Status, hook.Body)
-	}
-
-	pages := map[string]resp{
-		"webhooks, new secret": hook,
-		"webhooks":             admin.get("/admin/webhooks"),
-		"webhook":              admin.get("/admin/webhooks/" + hookID[1]),
-		"login":                app.browser(t).get("/login"),
-		"signup":               app.browser(t).get("/signup"),
-		"404":                  app.browser(t).get("/nope"),
-		"account":              admin.get("/"),
-		"bind (bound)":         admin.get("/bind"),
-		"bind (QR)":            newcomer.get("/bind"),
-		"dashboard":            admin.get("/admin"),
-		"compose":              admin.get("/admin/compose"),
-		"compose text":         admin.get("/admin/compose?kind=text"),
-		"messages":             admin.get("/admin/messages"),
-		"message":              admin.get(sent.Header.Get("Location")),
-		"templates":            admin.get("/admin/templates"),
-		"tokens, new token":    withToken,
-		"sandbox home":         app.browser(t).get("/sandbox/"),
-		"sandbox phones":       app.browser(t).get("/sandbox/phone"),
-		"sandbox phone":        app.browser(t).get("/sandbox/phone/" + openid),
-		"sandbox chooser":      chooser,
-		"sandbox consent":      consent,
-		"phone result":         result,
-		"sandbox bad oauth":    app.browser(t).get("/sandbox/connect/oauth2/authorize?appid=nope"),
-		"sandbox not found":    app.browser(t).get("/sandbox/phone/nobody"),
-	}
+	_, pages := everyPage(t)
 	for name, r := range pages {
 		if r.Status >= 500 || !strings.Contains(r.Body, "<html") {
 			t.Errorf("%s: status %d, not a page", name, r.Status)

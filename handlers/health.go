@@ -95,8 +95,8 @@ func (s *Server) checkOutbox(ctx context.Context) readyCheck {
 		}
 	}
 	for _, p := range s.App.Paused() {
-		c.Paused = append(c.Paused, pauseInfo{Kind: p.Kind, Until: rfc3339(p.Until), Reason: p.Reason})
-		reasons = append(reasons, fmt.Sprintf("%s paused until %s (%s)", p.Kind, rfc3339(p.Until), p.Reason))
+		c.Paused = append(c.Paused, pauseInfo{Kind: p.Kind, Until: s.rfc3339(p.Until), Reason: p.Reason})
+		reasons = append(reasons, fmt.Sprintf("%s paused until %s (%s)", p.Kind, s.rfc3339(p.Until), p.Reason))
 	}
 	c.Reason = strings.Join(reasons, "; ")
 	return c

@@ -23,22 +23,22 @@ func TestHostCheck_OtherHostsGet421(t *testing.T) {
 		hdr    []string // more headers
 		status int
 	}{
-		{"the base URL's host", direct, "/login", "push.example.com", nil, 200},
-		{"any case, port and a trailing dot", direct, "/login", "PUSH.Example.com.:443", nil, 200},
-		{"127.0.0.1", direct, "/login", "127.0.0.1:" + port, nil, 200},
-		{"localhost", direct, "/login", "localhost:" + port, nil, 200},
-		{"::1", direct, "/login", "[::1]:" + port, nil, 200},
-		{"a rebinding page", direct, "/login", "evil.example:" + port, nil, 421},
-		{"a name that ends like ours", direct, "/login", "evilpush.example.com", nil, 421},
-		{"a name that starts like ours", direct, "/login", "push.example.com.evil.example", nil, 421},
-		{"a LAN address", direct, "/login", "192.168.1.5:" + port, nil, 421},
+		{"the base URL's host", direct, "/signup", "push.example.com", nil, 200},
+		{"any case, port and a trailing dot", direct, "/signup", "PUSH.Example.com.:443", nil, 200},
+		{"127.0.0.1", direct, "/signup", "127.0.0.1:" + port, nil, 200},
+		{"localhost", direct, "/signup", "localhost:" + port, nil, 200},
+		{"::1", direct, "/signup", "[::1]:" + port, nil, 200},
+		{"a rebinding page", direct, "/signup", "evil.example:" + port, nil, 421},
+		{"a name that ends like ours", direct, "/signup", "evilpush.example.com", nil, 421},
+		{"a name that starts like ours", direct, "/signup", "push.example.com.evil.example", nil, 421},
+		{"a LAN address", direct, "/signup", "192.168.1.5:" + port, nil, 421},
 		{"static files too", direct, "/static/app.css", "evil.example", nil, 421},
 		{"the sandbox too", direct, "/sandbox/", "evil.example", nil, 421},
 		{"healthz answers any host", direct, "/healthz", "evil.example", nil, 200},
-		{"X-Forwarded-Host from anyone is a claim", direct, "/login", "evil.example", []string{"X-Forwarded-Host", "push.example.com"}, 421},
-		{"and cannot refuse either", direct, "/login", "push.example.com", []string{"X-Forwarded-Host", "evil.example"}, 200},
-		{"a trusted proxy's X-Forwarded-Host counts", proxied, "/login", "127.0.0.1:" + port, []string{"X-Forwarded-Host", "evil.example"}, 421},
-		{"its last value", proxied, "/login", "127.0.0.1:" + port, []string{"X-Forwarded-Host", "evil.example, push.example.com"}, 200},
+		{"X-Forwarded-Host from anyone is a claim", direct, "/signup", "evil.example", []string{"X-Forwarded-Host", "push.example.com"}, 421},
+		{"and cannot refuse either", direct, "/signup", "push.example.com", []string{"X-Forwarded-Host", "evil.example"}, 200},
+		{"a trusted proxy's X-Forwarded-Host counts", proxied, "/signup", "127.0.0.1:" + port, []string{"X-Forwarded-Host", "evil.example"}, 421},
+		{"its last value", proxied, "/signup", "127.0.0.1:" + port, []string{"X-Forwarded-Host", "evil.example, push.example.com"}, 200},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,7 +37,7 @@ func idempotency(r *http.Request, scope string) (*service.Idempotency, error) {
 		return nil, apiErr(http.StatusBadRequest, "invalid_request", "无法读取请求体。")
 	}
 	if len(body) > apiMaxBody {
-		return nil, apiErr(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d KB", apiMaxBody>>10))
+		return nil, apiErr(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("请求体超过 %d KB。", apiMaxBody>>10))
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	h := sha256.New()

@@ -48,7 +48,7 @@ func burst(t *testing.T, app *testApp, n int, ip, name func(i int) string) (chec
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Sec-Fetch-Site", "same-origin")
 			req.Header.Set("X-Forwarded-For", ip(i))
-			res, err := http.DefaultClient.Do(req)
+			res, err := noRedirects.Do(req)
 			if err != nil {
 				t.Error(err)
 				answered <- burstResult{}
@@ -79,6 +79,10 @@ func burst(t *testing.T, app *testApp, n int, ip, name func(i int) string) (chec
 	}
 	return checked, results
 }
+
+// noRedirects shows each answer as it is: a refused login is 303 back to
+// the form.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 func statuses(rs []burstResult) map[int]int {
 	m := map[int]int{}
@@ -124,8 +128,8 @@ func TestLogin_BurstGetsNoMorePasswordChecksThanTheLimit(t *testing.T) {
 				t.Errorf("%d of %d guesses reached the password check, want %d", checked, tt.n, tt.allowed)
 			}
 			got := statuses(results)
-			if got[http.StatusUnauthorized] != checked || got[http.StatusTooManyRequests] != tt.n-checked {
-				t.Errorf("answers %v, want %d × 401 and %d × 429", got, checked, tt.n-checked)
+			if got[http.StatusSeeOther] != checked || got[http.StatusTooManyRequests] != tt.n-checked {
+				t.Errorf("answers %v, want %d × 303 (refused, back to the form) and %d × 429", got, checked, tt.n-checked)
 			}
 			for _, r := range results {
 				if r.status != http.StatusTooManyRequests {
@@ -159,8 +163,8 @@ func TestLogin_PasswordChecksRunAFewAtATime(t *testing.T) {
 		t.Errorf("%d password checks ran at once (%v), want 2", len(checked), checked)
 	}
 	got := statuses(results)
-	if got[http.StatusUnauthorized] != 2 || got[http.StatusServiceUnavailable] != 4 {
-		t.Fatalf("answers %v, want 2 × 401 and 4 × 503", got)
+	if got[http.StatusSeeOther] != 2 || got[http.StatusServiceUnavailable] != 4 {
+		t.Fatalf("answers %v, want 2 × 303 (refused, back to the form) and 4 × 503", got)
 	}
 	for _, r := range results {
 		if r.status == http.StatusServiceUnavailable && (r.retryAfter != "5" || !strings.Contains(r.body, "服务器正忙")) {

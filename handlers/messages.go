@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -32,7 +33,7 @@ func (s *Server) messageRow(ctx context.Context, m store.Message) views.MessageR
 	if author == "" {
 		author = map[string]string{"cli": "命令行", "api": "API", "sendkey": "推送链接"}[m.Source]
 	}
-	return views.MessageRow{ID: m.ID, When: fmtTime(m.CreatedAt), Kind: service.KindLabel(m.Kind), Summary: summary,
+	return views.MessageRow{ID: m.ID, When: s.fmtTime(m.CreatedAt), Kind: service.KindLabel(m.Kind), Summary: summary,
 		Author: author, Progress: progressOf(m)}
 }
 
@@ -80,31 +81,57 @@ func (s *Server) deliveryRows(ctx context.Context, m store.Message) ([]views.Del
 	rows := make([]views.DeliveryRow, len(ds))
 	for i, d := range ds {
 		row := views.DeliveryRow{Name: d.UserName, OpenID: wechat.MaskOpenID(d.OpenID), State: d.State,
-			StateLabel: stateLabels[d.State], Attempts: d.Attempts, ErrCode: d.ErrCode, Updated: fmtTime(d.UpdatedAt)}
+			StateLabel: stateLabels[d.State], Attempts: d.Attempts, ErrCode: d.ErrCode, Updated: s.fmtTime(d.UpdatedAt)}
 		if d.MsgID != 0 {
 			row.MsgID = strconv.FormatInt(d.MsgID, 10)
 		}
 		row.ViaTemplate = d.Via == store.ViaTemplate
-		if d.ErrCode != 0 {
-			row.Error = fmt.Sprintf("%s（errcode %d：%s）", (&wechat.Error{Code: d.ErrCode}).Explain(), d.ErrCode, d.ErrMsg)
-		} else if d.ErrMsg != "" {
-			row.Error = d.ErrMsg
-		}
+		row.Error, row.Raw, row.RID = deliveryProblem(d.ErrCode, d.ErrMsg)
 		switch d.Receipt {
 		case store.ReceiptDelivered:
 			row.StateLabel = "已送达"
 			row.State = "delivered"
 		case store.ReceiptBlocked:
-			row.StateLabel, row.State, row.Error = "用户拒收", "blocked", "用户设置了拒收公众号消息（failed:user block）"
+			row.StateLabel, row.State, row.Error = "用户拒收", "blocked", "用户设置了拒收公众号消息。"
+			row.Raw, row.RID = "TEMPLATESENDJOBFINISH Status: failed:user block", ""
 		case store.ReceiptSysFailed:
-			row.StateLabel, row.State, row.Error = "送达失败", "blocked", "微信系统原因未送达（failed: system failed）"
+			row.StateLabel, row.State, row.Error = "送达失败", "blocked", "微信系统原因未送达。"
+			row.Raw, row.RID = "TEMPLATESENDJOBFINISH Status: failed: system failed", ""
 		}
 		if d.State == store.StateRetrying && !d.NextAttemptAt.IsZero() {
-			row.Error = strings.TrimSpace(row.Error + " 将于 " + fmtTime(d.NextAttemptAt) + " 重试")
+			row.Error = strings.TrimSpace(row.Error + " 将于 " + s.fmtTime(d.NextAttemptAt) + " 重试")
 		}
 		rows[i] = row
 	}
 	return rows, hidden, nil
+}
+
+// splitFailures sorts a finished message's failures: those a retry can
+// fix, and texts that failed for a shut customer-service window, which a
+// template message to the same users reaches instead.
+func (s *Server) splitFailures(ctx context.Context, pr *views.Progress) error {
+	if !pr.Done || pr.Failed == 0 {
+		return nil
+	}
+	ds, err := s.Store.Deliveries(ctx, pr.MessageID)
+	if err != nil {
+		return err
+	}
+	q := url.Values{"kind": {store.KindTemplate}, "to": {"users"}}
+	for _, d := range ds {
+		if d.State != store.StateFailed {
+			continue
+		}
+		if service.Retryable(d.ErrCode) {
+			pr.Retryable++
+		}
+		if service.TemplateInstead(d.ErrCode) && d.UserID != 0 {
+			pr.TemplateInstead++
+			q.Add("user", strconv.FormatInt(d.UserID, 10))
+		}
+	}
+	pr.TemplateURL = "/admin/compose?" + q.Encode()
+	return nil
 }
 
 func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
@@ -133,6 +160,9 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 	} else if service.ErrorCode(err) != service.ENotFound {
 		return err
 	}
+	if err := s.splitFailures(r.Context(), &d.Row.Progress); err != nil {
+		return err
+	}
 	s.render(w, r, http.StatusOK, views.MessagePage(s.page(r, fmt.Sprintf("消息 #%d", m.ID)), d))
 	return nil
 }
@@ -150,9 +180,12 @@ func (s *Server) messageProgress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	pr := progressOf(m)
 	pr.Backlog = s.messageBacklog(r.Context(), pr)
+	if err := s.splitFailures(r.Context(), &pr); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, r, http.StatusOK, views.MessageProgress(pr, ds, hidden))
 	return nil
 }
@@ -163,11 +196,28 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, _ := userFrom(r.Context())
-	if _, err := s.App.RetryFailed(r.Context(), service.UserActor(u), id); err != nil {
+	n, err := s.App.RetryFailed(r.Context(), service.UserActor(u), id)
+	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	s.redirectFlash(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), Flash{Notice: fmt.Sprintf("已重新排队 %d 条失败的投递。", n)})
 	return nil
+}
+
+// deliveryProblem words a delivery's failure for the message page: the
+// explanation in Chinese, and — for the details toggle — what WeChat said
+// in its own words (errmsg, or the transport error) and the request id
+// (rid) WeChat's support asks for.
+func deliveryProblem(code int, errmsg string) (explain, raw, rid string) {
+	switch {
+	case code != 0:
+		raw, rid = wechat.SplitRID(errmsg)
+		return fmt.Sprintf("%s（错误码 %d）", (&wechat.Error{Code: code}).Explain(), code), raw, rid
+	case strings.HasPrefix(errmsg, "wechat: "):
+		// An HTTP status or transport error on the way to WeChat.
+		return "连接微信失败，或微信服务器出错。", errmsg, ""
+	}
+	return errmsg, "", ""
 }
 
 // resendUnknown re-queues the deliveries whose outcome is unknown: the
@@ -178,9 +228,10 @@ func (s *Server) resendUnknown(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	u, _ := userFrom(r.Context())
-	if _, err := s.App.ResendUnknown(r.Context(), service.UserActor(u), id); err != nil {
+	n, err := s.App.ResendUnknown(r.Context(), service.UserActor(u), id)
+	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), http.StatusSeeOther)
+	s.redirectFlash(w, r, "/admin/messages/"+strconv.FormatInt(id, 10), Flash{Notice: fmt.Sprintf("已重新排队 %d 条结果未知的投递。", n)})
 	return nil
 }

@@ -83,7 +83,8 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 // sandbox's OAuth page redirects to this site's callback, which is
 // 'self'); no framing, no <base>, no plugins.
 func contentSecurityPolicy(followQRURL string) string {
-	img := "'self' data:"
+	// WeChat's avatars come from *.qlogo.cn (avatarURL).
+	img := "'self' data: https://*.qlogo.cn"
 	if u, err := url.Parse(followQRURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
 		img += " " + u.Scheme + "://" + u.Host
 	}
@@ -100,7 +101,7 @@ func (s *Server) crossOriginProtection(next http.Handler) http.Handler {
 		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/send/") {
 			// Programs get the JSON error their endpoints promise.
 			s.writeJSONError(w, r, apiErr(http.StatusForbidden, "cross_origin",
-				"cross-origin browser requests are refused; call this endpoint from a program or script"))
+				"浏览器发来的跨站请求被拒绝：请从程序或脚本调用这个接口。"))
 			return
 		}
 		s.renderError(w, r, errorf(http.StatusForbidden, "请求被拒绝",

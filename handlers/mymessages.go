@@ -28,7 +28,7 @@ func (s *Server) myMessages(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, m := range ms {
-		v.Messages = append(v.Messages, views.MyMessage{Name: m.Name, When: fmtTime(m.At), StateLabel: m.StateLabel,
+		v.Messages = append(v.Messages, views.MyMessage{Name: m.Name, When: s.fmtTime(m.At), StateLabel: m.StateLabel,
 			StateClass: m.StateClass, URL: m.PageURL})
 	}
 	if len(ms) == service.MyMessagesPage {

@@ -41,7 +41,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request) error {
 	d := views.Detail{
 		SiteName: s.App.SiteName(),
 		Title:    mp.Title,
-		Time:     fmtTime(mp.CreatedAt),
+		Time:     s.fmtTime(mp.CreatedAt),
 		Body:     detailBody(mp.Content, mp.ContentType),
 		Sandbox:  s.Config.Sandbox,
 		Assets:   s.assets(),

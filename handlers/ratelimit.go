@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wxpush/wxpush/service"
 	"github.com/wxpush/wxpush/store"
 	"github.com/wxpush/wxpush/views"
 )
@@ -286,9 +287,10 @@ func (s *Server) signupThrottled(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	s.logger(r.Context()).Warn("signup throttled", "client_ip", ClientIP(r), "retry_after_s", secs)
 	s.render(w, r, http.StatusTooManyRequests, views.SignupPage(s.page(r, "注册"), views.AuthForm{
-		Name:       strings.TrimSpace(r.PostFormValue("name")),
-		SignupOpen: true,
-		Error:      fmt.Sprintf("注册尝试过于频繁，请 %d 分钟后再试。", mins),
+		Name:         strings.TrimSpace(r.PostFormValue("name")),
+		SignupOpen:   true,
+		Error:        fmt.Sprintf("注册尝试过于频繁，请 %d 分钟后再试。", mins),
+		PasswordRule: service.PasswordRule,
 	}))
 	return true
 }

@@ -31,8 +31,8 @@ func TestLogin_FiveFailuresLockTheAccountFor15Minutes(t *testing.T) {
 	b := app.browser(t)
 
 	for i := range 5 {
-		if r := b.loginAs("198.51.100.1", "alice", "wrong-password"); r.Status != http.StatusUnauthorized {
-			t.Fatalf("failed login %d: status %d, want 401", i+1, r.Status)
+		if r := b.loginAs("198.51.100.1", "alice", "wrong-password"); !loginRefused(r) {
+			t.Fatalf("failed login %d: status %d, want 303 back to the form", i+1, r.Status)
 		}
 	}
 	// Now even the right password is refused, from any address, and the
@@ -46,12 +46,12 @@ func TestLogin_FiveFailuresLockTheAccountFor15Minutes(t *testing.T) {
 	}
 	// Other accounts are not affected.
 	app.browser(t).signup("bob")
-	if r := b.loginAs("198.51.100.2", "bob", "password-bob"); r.Status != http.StatusSeeOther {
+	if r := b.loginAs("198.51.100.2", "bob", "password-bob"); !loginOK(r) {
 		t.Errorf("bob's login while alice is locked: status %d, want 303", r.Status)
 	}
 
 	app.Clock.Advance(15 * time.Minute)
-	if r := app.browser(t).loginAs("198.51.100.1", "alice", "password-alice"); r.Status != http.StatusSeeOther {
+	if r := app.browser(t).loginAs("198.51.100.1", "alice", "password-alice"); !loginOK(r) {
 		t.Fatalf("login after 15 minutes: status %d, want 303\n%s", r.Status, r.Body)
 	}
 }
@@ -63,11 +63,11 @@ func TestLogin_SuccessResetsTheAccountCount(t *testing.T) {
 	for round := range 3 {
 		ip := fmt.Sprintf("198.51.100.%d", round+1) // keep under the per-address limit
 		for i := range 4 {
-			if r := b.loginAs(ip, "alice", "wrong"); r.Status != http.StatusUnauthorized {
-				t.Fatalf("round %d, failure %d: status %d, want 401", round, i+1, r.Status)
+			if r := b.loginAs(ip, "alice", "wrong"); !loginRefused(r) {
+				t.Fatalf("round %d, failure %d: status %d, want 303 back to the form", round, i+1, r.Status)
 			}
 		}
-		if r := app.browser(t).loginAs(ip, "alice", "password-alice"); r.Status != http.StatusSeeOther {
+		if r := app.browser(t).loginAs(ip, "alice", "password-alice"); !loginOK(r) {
 			t.Fatalf("round %d: right password after 4 failures: status %d, want 303", round, r.Status)
 		}
 	}
@@ -79,8 +79,8 @@ func TestLogin_TenFailuresFromOneAddressBlockIt(t *testing.T) {
 	b := app.browser(t)
 	// Guessing across many names, 10 failures from one address ...
 	for i := range 10 {
-		if r := b.loginAs("203.0.113.66", fmt.Sprintf("user%d", i), "guess"); r.Status != http.StatusUnauthorized {
-			t.Fatalf("failure %d: status %d, want 401", i+1, r.Status)
+		if r := b.loginAs("203.0.113.66", fmt.Sprintf("user%d", i), "guess"); !loginRefused(r) {
+			t.Fatalf("failure %d: status %d, want 303 back to the form", i+1, r.Status)
 		}
 	}
 	// ... block that address, for any account,
@@ -88,7 +88,7 @@ func TestLogin_TenFailuresFromOneAddressBlockIt(t *testing.T) {
 		t.Fatalf("11th attempt from the address: status %d, want 429", r.Status)
 	}
 	// but not another address.
-	if r := b.loginAs("198.51.100.1", "alice", "password-alice"); r.Status != http.StatusSeeOther {
+	if r := b.loginAs("198.51.100.1", "alice", "password-alice"); !loginOK(r) {
 		t.Fatalf("login from another address: status %d, want 303", r.Status)
 	}
 	// Minutes are rounded up: 1 s left still says 1 minute.

@@ -68,6 +68,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /admin/compose", s.requireAdmin(s.handle(s.composePage)))
 	mux.Handle("GET /admin/compose/fields", s.requireAdmin(s.handle(s.composeFields)))
 	mux.Handle("POST /admin/compose/preview", s.requireAdmin(s.handle(s.composePreview)))
+	mux.Handle("POST /admin/compose/check", s.requireAdmin(s.handle(s.composeCheck)))
 	mux.Handle("POST /admin/compose/reach", s.requireAdmin(s.handle(s.composeReach)))
 	mux.Handle("POST /admin/compose", s.requireAdmin(s.handle(s.send)))
 	mux.Handle("GET /admin/messages", s.requireAdmin(s.handle(s.messages)))
@@ -124,6 +125,7 @@ func (s *Server) Handler() http.Handler {
 	// Outermost first: the client's address and scheme (trusted proxies'
 	// forwarding headers), request id and logging, the host check (421
 	// for other hosts), security headers, then the cross-origin check that
-	// guards every state-changing request.
-	return s.withClientInfo(s.withRequestLog(s.checkHost(s.securityHeaders(s.crossOriginProtection(mux)))))
+	// guards every state-changing request; innermost, the flash a POST
+	// left for this page load.
+	return s.withClientInfo(s.withRequestLog(s.checkHost(s.securityHeaders(s.crossOriginProtection(s.withFlash(mux))))))
 }

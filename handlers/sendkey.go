@@ -51,7 +51,9 @@ func pushParams(w http.ResponseWriter, r *http.Request) (service.Push, error) {
 				if e := tooLarge(err); e != nil {
 					return p, e
 				}
-				return p, apiErr(http.StatusBadRequest, "invalid_request", fmt.Sprintf("请求体不是有效的 JSON：%v", err))
+				// The decoder's own words are Go's, in English: logged only.
+				return p, &Error{Status: http.StatusBadRequest, Code: "invalid_request",
+					Message: "请求体不是有效的 JSON：title、content（或 desp）、content_type、summary（或 short）、url 都应是字符串。", Err: err}
 			}
 			p = service.Push{Title: body.Title, Content: body.Content, ContentType: body.ContentType, Summary: body.Summary, URL: body.URL}
 			if p.Summary == "" {
@@ -64,7 +66,7 @@ func pushParams(w http.ResponseWriter, r *http.Request) (service.Push, error) {
 				if e := tooLarge(err); e != nil {
 					return p, e
 				}
-				return p, apiErr(http.StatusBadRequest, "invalid_request", fmt.Sprintf("无法解析表单：%v", err))
+				return p, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "无法读取表单内容。", Err: err}
 			}
 		}
 	}
@@ -133,7 +135,8 @@ func (s *Server) sendByKey(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// rotateSendKey makes a new personal send key and shows it once.
+// rotateSendKey makes a new personal send key; the account page shows it
+// once (the flash), so a reload neither shows it again nor makes another.
 func (s *Server) rotateSendKey(w http.ResponseWriter, r *http.Request) error {
 	u, _ := userFrom(r.Context())
 	key, replaced, err := s.App.RotateSendKey(r.Context(), u)
@@ -144,7 +147,8 @@ func (s *Server) rotateSendKey(w http.ResponseWriter, r *http.Request) error {
 	if replaced {
 		msg = "已重新生成推送链接，旧链接已失效。"
 	}
-	return s.renderAccount(w, r, msg, s.Config.BaseURL.JoinPath("/send", key).String())
+	s.redirectFlash(w, r, "/#sendkey", Flash{Notice: msg, Secret: s.Config.BaseURL.JoinPath("/send", key).String()})
+	return nil
 }
 
 // sendKeyScope names a push key's Idempotency-Keys by a hash of the key,

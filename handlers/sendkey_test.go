@@ -19,7 +19,7 @@ var newKeyURL = regexp.MustCompile(`<code id="sendkey-url" class="copy">([^<]+)<
 // sendKey generates the browser user's personal push URL.
 func (b *browser) sendKey() string {
 	b.t.Helper()
-	r := b.post("/sendkey/rotate", nil)
+	r := b.follow(b.post("/sendkey/rotate", nil))
 	m := newKeyURL.FindStringSubmatch(r.Body)
 	if r.Status != 200 || m == nil {
 		b.t.Fatalf("rotate: %d\n%s", r.Status, r.Body)

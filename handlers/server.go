@@ -29,6 +29,9 @@ type Config struct {
 	WXToken     string          // the server-URL token configured in the WeChat console
 	Crypter     *wechat.Crypter // safe mode (docs/wechat.md, "Safe mode"); nil without an EncodingAESKey
 	EventWindow time.Duration   // pushes with a timestamp further off are refused [5m]
+	// Location is the zone of the times pages show and the API returns
+	// (WXPUSH_TZ) [Beijing time].
+	Location *time.Location
 	// InAppCookie, in sandbox mode, is the cookie the simulated phone's
 	// browser sets (sandbox.InAppCookie): pages treat framed requests
 	// that carry it as WeChat's in-app browser.
@@ -79,6 +82,7 @@ type Server struct {
 	topicTickets *topicTickets
 	loginLimit   *loginLimiter
 	signupLimit  *failureWindow
+	flashes      *flashStore
 }
 
 // New returns a Server with defaults filled in.
@@ -121,6 +125,10 @@ func New(s Server) *Server {
 		s.Config.SignupWindow = 15 * time.Minute
 	}
 	s.signupLimit = newFailureWindow(s.Config.SignupsPerIP, s.Config.SignupWindow)
+	s.flashes = newFlashStore()
+	if s.Config.Location == nil {
+		s.Config.Location = beijing
+	}
 	if s.Config.EventWindow <= 0 {
 		s.Config.EventWindow = 5 * time.Minute
 	}
@@ -140,7 +148,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 
 // page builds the common part of every full page.
 func (s *Server) page(r *http.Request, title string) views.Page {
-	p := views.Page{Title: title, Sandbox: s.Config.Sandbox, Assets: s.assets()}
+	f := flashFrom(r)
+	p := views.Page{Title: title, Sandbox: s.Config.Sandbox, Assets: s.assets(), Notice: f.Notice, Problem: f.Problem}
 	if u, ok := userFrom(r.Context()); ok {
 		p.User = &views.NavUser{Name: u.Name, IsAdmin: u.IsAdmin}
 	}
@@ -157,17 +166,6 @@ func (s *Server) assets() views.Assets {
 }
 
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
-
-// beijing: times are shown in Beijing time, which is what users of a WeChat
-// official account live in.
-var beijing = time.FixedZone("CST", 8*3600)
-
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(beijing).Format("2006-01-02 15:04:05")
-}
 
 type ctxKey int
 

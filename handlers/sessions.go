@@ -27,7 +27,7 @@ func (s *Server) sessionRows(r *http.Request, u store.User) ([]views.SessionRow,
 	rows := make([]views.SessionRow, 0, len(list))
 	for _, se := range list {
 		row := views.SessionRow{ID: se.ID, Browser: browserLabel(se.UserAgent), IP: se.IP,
-			Created: fmtTime(se.CreatedAt), LastSeen: fmtTime(se.LastSeenAt), Current: se.ID == cur.ID}
+			Created: s.fmtTime(se.CreatedAt), LastSeen: s.fmtTime(se.LastSeenAt), Current: se.ID == cur.ID}
 		if row.Current {
 			// This very request is the latest activity, whatever the
 			// once-a-minute write says.
@@ -38,17 +38,6 @@ func (s *Server) sessionRows(r *http.Request, u store.User) ([]views.SessionRow,
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-// sessionsFlash is the account page's message after a session action.
-func sessionsFlash(done string) string {
-	switch done {
-	case "session-ended":
-		return "已退出该设备。"
-	case "others-ended":
-		return "已退出其他所有设备。"
-	}
-	return ""
 }
 
 // endOneSession ends one of the user's sessions (the 退出 button of a row).
@@ -76,7 +65,7 @@ func (s *Server) endOneSession(w http.ResponseWriter, r *http.Request) error {
 		// Ending this very browser's session is signing out.
 		return s.logout(w, r)
 	}
-	http.Redirect(w, r, "/?done=session-ended", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/#sessions", Flash{Notice: "已退出该设备。"})
 	return nil
 }
 
@@ -93,7 +82,7 @@ func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	s.logger(ctx).Info("other sessions ended", "user", u.PublicID, "count", n)
-	http.Redirect(w, r, "/?done=others-ended", http.StatusSeeOther)
+	s.redirectFlash(w, r, "/#sessions", Flash{Notice: "已退出其他所有设备。"})
 	return nil
 }
 

@@ -14,7 +14,7 @@ import (
 func (b *browser) login(name string, hdr ...string) {
 	b.t.Helper()
 	r := b.post("/login", url.Values{"name": {name}, "password": {"password-" + name}}, hdr...)
-	if r.Status != http.StatusSeeOther {
+	if !loginOK(r) {
 		b.t.Fatalf("login %s: %d\n%s", name, r.Status, r.Body)
 	}
 }
@@ -123,18 +123,17 @@ func TestAccountSessions_EndingAnotherLogsThatBrowserOut(t *testing.T) {
 	}
 
 	r = laptop.post("/account/sessions/"+others[0]+"/end", nil)
-	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/?done=session-ended" {
+	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/#sessions" {
 		t.Fatalf("end session: %d %q", r.Status, r.Header.Get("Location"))
+	}
+	if r := laptop.follow(r); !strings.Contains(r.Body, "已退出该设备") {
+		t.Error("no flash after ending a session")
 	}
 	if phone.signedIn() {
 		t.Fatal("the ended session still signs the phone in")
 	}
 	if !laptop.signedIn() {
 		t.Fatal("ending the phone's session logged the laptop out")
-	}
-	r = laptop.get("/?done=session-ended")
-	if !strings.Contains(r.Body, "已退出该设备") {
-		t.Error("no flash after ending a session")
 	}
 	if _, others := laptop.sessionIDs(); len(others) != 0 {
 		t.Errorf("ended session still listed: %v", others)
@@ -155,8 +154,11 @@ func TestAccountSessions_EndOthersKeepsThisOne(t *testing.T) {
 	bob.signup("bob")
 
 	r := a.post("/account/sessions/end-others", nil)
-	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/?done=others-ended" {
+	if r.Status != http.StatusSeeOther || r.Header.Get("Location") != "/#sessions" {
 		t.Fatalf("end others: %d %q", r.Status, r.Header.Get("Location"))
+	}
+	if r := a.follow(r); !strings.Contains(r.Body, "已退出其他所有设备") || strings.Contains(r.Body, `id="end-other-sessions"`) {
+		t.Errorf("after ending the others: flash missing or the button still offered")
 	}
 	if b.signedIn() || c.signedIn() {
 		t.Fatal("another session survived 退出其他设备")
@@ -166,9 +168,6 @@ func TestAccountSessions_EndOthersKeepsThisOne(t *testing.T) {
 	}
 	if !bob.signedIn() {
 		t.Fatal("退出其他设备 ended another user's session")
-	}
-	if r := a.get("/?done=others-ended"); !strings.Contains(r.Body, "已退出其他所有设备") || strings.Contains(r.Body, `id="end-other-sessions"`) {
-		t.Errorf("after ending the others: flash missing or the button still offered")
 	}
 }
 

@@ -23,15 +23,15 @@ func TestSignup_TenAttemptsFromOneAddressPer15Minutes(t *testing.T) {
 			"X-Forwarded-For", ip)
 	}
 	for i := range 10 {
-		want, name := http.StatusConflict, "alice" // probing a taken name
+		want, name := "/signup", "alice" // probing a taken name: refused, back to the form
 		switch i % 3 {
 		case 1:
-			want, name = http.StatusUnprocessableEntity, "a" // invalid
+			want, name = "/signup", "a" // invalid
 		case 2:
-			want, name = http.StatusSeeOther, fmt.Sprintf("new%d", i) // a real sign-up counts too
+			want, name = "/bind", fmt.Sprintf("new%d", i) // a real sign-up counts too
 		}
-		if r := signup("198.51.100.1", name); r.Status != want {
-			t.Fatalf("attempt %d (%s): status %d, want %d\n%s", i+1, name, r.Status, want, r.Body)
+		if r := signup("198.51.100.1", name); r.Status != http.StatusSeeOther || r.Header.Get("Location") != want {
+			t.Fatalf("attempt %d (%s): status %d to %q, want 303 to %s\n%s", i+1, name, r.Status, r.Header.Get("Location"), want, r.Body)
 		}
 	}
 	r := signup("198.51.100.1", "alice")

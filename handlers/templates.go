@@ -10,10 +10,6 @@ import (
 )
 
 func (s *Server) templates(w http.ResponseWriter, r *http.Request) error {
-	return s.templatesPage(w, r, "", "")
-}
-
-func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request, flash, problem string) error {
 	ts, err := s.Store.Templates(r.Context())
 	if err != nil {
 		return err
@@ -21,31 +17,34 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request, flash, pr
 	rows := make([]views.TemplateRow, len(ts))
 	for i, t := range ts {
 		rows[i] = views.TemplateRow{ID: t.ID, Title: t.Title, Content: t.Content,
-			Keys: wechat.Template{Content: t.Content}.Keys(), Synced: fmtTime(t.SyncedAt)}
-	}
-	status := http.StatusOK
-	if problem != "" {
-		status = http.StatusBadGateway
+			Keys: wechat.Template{Content: t.Content}.Keys(), Synced: s.fmtTime(t.SyncedAt)}
 	}
 	sk := views.SendKeyForm{}
 	if m, _, err := s.App.SendKeyTemplate(r.Context()); err == nil {
 		sk = views.SendKeyForm{TemplateID: m.TemplateID, TitleKey: m.TitleKey, ContentKey: m.ContentKey, TimeKey: m.TimeKey, Auto: m.Auto}
 	}
-	s.render(w, r, status, views.TemplatesPage(s.page(r, "模板"), rows, flash, problem, sk))
+	if f := flashFrom(r).Form; f != nil {
+		// A refused choice: show what was chosen, and why not.
+		sk = views.SendKeyForm{TemplateID: f.Value("template_id"), TitleKey: f.Value("title_key"), ContentKey: f.Value("content_key"), Error: f.Error}
+	}
+	s.render(w, r, http.StatusOK, views.TemplatesPage(s.page(r, "模板"), rows, sk))
 	return nil
 }
 
-// syncTemplates replaces the template list with WeChat's.
+// syncTemplates replaces the template list with WeChat's, then shows the
+// templates page with the result.
 func (s *Server) syncTemplates(w http.ResponseWriter, r *http.Request) error {
 	u, _ := userFrom(r.Context())
 	n, err := s.App.SyncTemplates(r.Context(), service.UserActor(u))
 	if e := service.AsError(err); err != nil && e.Code == service.EUpstream {
-		return s.templatesPage(w, r, "", e.Message)
+		s.redirectFlash(w, r, "/admin/templates", Flash{Problem: e.Message})
+		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return s.templatesPage(w, r, fmt.Sprintf("已同步 %d 个模板。", n), "")
+	s.redirectFlash(w, r, "/admin/templates", Flash{Notice: fmt.Sprintf("已从微信同步 %d 个模板。", n)})
+	return nil
 }
 
 // setSendKeyTemplate chooses the template personal push URLs use.
@@ -57,8 +56,14 @@ func (s *Server) setSendKeyTemplate(w http.ResponseWriter, r *http.Request) erro
 		ContentKey: r.PostFormValue("content_key"),
 		TimeKey:    r.PostFormValue("time_key"),
 	})
+	if e := service.AsError(err); err != nil && e.Code == service.EInvalid {
+		_ = r.ParseForm()
+		s.redirectFlash(w, r, "/admin/templates#sendkey-template", Flash{Form: &FormFlash{Values: r.PostForm, Error: e.Message, Fields: e.Fields}})
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	return s.templatesPage(w, r, "通知模板已保存。", "")
+	s.redirectFlash(w, r, "/admin/templates", Flash{Notice: "通知模板已保存。"})
+	return nil
 }

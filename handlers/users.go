@@ -36,12 +36,12 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := views.UserDetail{PublicID: u.PublicID, Name: u.Name, IsAdmin: u.IsAdmin, Disabled: u.Disabled(),
-		DisabledAt: fmtTime(u.DisabledAt), IsSelf: u.ID == me.ID, CreatedAt: fmtTime(u.CreatedAt),
+		DisabledAt: s.fmtTime(u.DisabledAt), IsSelf: u.ID == me.ID, CreatedAt: s.fmtTime(u.CreatedAt),
 		Flash: userFlashes[r.URL.Query().Get("done")]}
 	b, err := s.Store.Binding(ctx, u.ID)
 	switch {
 	case err == nil:
-		d.Bound, d.Nickname, d.OpenID, d.BoundAt = true, b.Nickname, wechat.MaskOpenID(b.OpenID), fmtTime(b.BoundAt)
+		d.Bound, d.Nickname, d.OpenID, d.BoundAt = true, b.Nickname, wechat.MaskOpenID(b.OpenID), s.fmtTime(b.BoundAt)
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
@@ -54,16 +54,16 @@ func (s *Server) userPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	d.Sessions = len(sessions)
 	if len(sessions) > 0 {
-		d.LastSeen = fmtTime(sessions[0].LastSeenAt)
+		d.LastSeen = s.fmtTime(sessions[0].LastSeenAt)
 	}
 	p, err := s.Store.PasswordResetOf(ctx, u.ID)
 	switch {
 	case err == nil && p.Used():
-		d.Reset = "最近一次已于 " + fmtTime(p.UsedAt) + " 使用"
+		d.Reset = "最近一次已于 " + s.fmtTime(p.UsedAt) + " 使用"
 	case err == nil && p.Expired(s.Now()):
-		d.Reset = "最近一次已于 " + fmtTime(p.ExpiresAt) + " 过期，未使用"
+		d.Reset = "最近一次已于 " + s.fmtTime(p.ExpiresAt) + " 过期，未使用"
 	case err == nil:
-		d.Reset = "有一个未使用的链接，有效期至 " + fmtTime(p.ExpiresAt)
+		d.Reset = "有一个未使用的链接，有效期至 " + s.fmtTime(p.ExpiresAt)
 	case !errors.Is(err, store.ErrNotFound):
 		return err
 	}
@@ -168,7 +168,7 @@ func (s *Server) createResetLink(w http.ResponseWriter, r *http.Request) error {
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		s.render(w, r, http.StatusOK, views.ResetLinkPage(s.page(r, "重置密码链接"),
-			views.ResetLink{PublicID: u.PublicID, Name: u.Name, URL: link, Expires: fmtTime(expires)}))
+			views.ResetLink{PublicID: u.PublicID, Name: u.Name, URL: link, Expires: s.fmtTime(expires)}))
 		return "", nil // rendered here
 	})(w, r)
 }

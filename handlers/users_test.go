@@ -88,7 +88,7 @@ func TestChangePassword_EndsOtherSessionsKeepsThisOne(t *testing.T) {
 	if !laptop.signedIn() {
 		t.Error("the browser that changed the password was signed out")
 	}
-	if r := app.browser(t).post("/login", url.Values{"name": {"alice"}, "password": {"password-alice"}}); r.Status != http.StatusUnauthorized {
+	if r := app.browser(t).post("/login", url.Values{"name": {"alice"}, "password": {"password-alice"}}); !loginRefused(r) {
 		t.Errorf("the old password still signs in: %d", r.Status)
 	}
 	app.browser(t).post("/login", url.Values{"name": {"alice"}, "password": {"brand-new-pw"}})
@@ -193,8 +193,13 @@ func TestAdminUsers_DisabledUserCannotSignInReceiveOrPush(t *testing.T) {
 		t.Error("alice's session survived")
 	}
 	// No login, with a clear message on the login page.
-	lr := app.browser(t).post("/login", url.Values{"name": {"alice"}, "password": {"password-alice"}})
-	if lr.Status != http.StatusUnauthorized || !strings.Contains(lr.Body, "已被管理员停用") || !strings.Contains(lr.Body, `action="/login"`) {
+	lb := app.browser(t)
+	lr := lb.post("/login", url.Values{"name": {"alice"}, "password": {"password-alice"}})
+	if !loginRefused(lr) {
+		t.Fatalf("login while disabled: %d", lr.Status)
+	}
+	lr = lb.follow(lr)
+	if !strings.Contains(lr.Body, "已被管理员停用") || !strings.Contains(lr.Body, `action="/login"`) {
 		t.Errorf("login while disabled: %d\n%s", lr.Status, lr.Body)
 	}
 	// Her push URL is refused.

@@ -26,11 +26,11 @@ func eventOptions(checked []string) []views.EventOption {
 	return out
 }
 
-func webhookRow(e store.WebhookEndpoint) views.WebhookRow {
+func (s *Server) webhookRow(e store.WebhookEndpoint) views.WebhookRow {
 	r := views.WebhookRow{ID: e.PublicID, URL: e.URL, Description: e.Description, Events: e.Events,
-		Created: fmtTime(e.CreatedAt), Pending: e.Pending}
+		Created: s.fmtTime(e.CreatedAt), Pending: e.Pending}
 	if e.Disabled() {
-		r.Disabled = fmtTime(e.DisabledAt)
+		r.Disabled = s.fmtTime(e.DisabledAt)
 		if e.DisabledReason != "" {
 			r.Disabled += " · " + e.DisabledReason
 		}
@@ -53,7 +53,7 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, status i
 		return err
 	}
 	for _, e := range es {
-		v.Endpoints = append(v.Endpoints, webhookRow(e))
+		v.Endpoints = append(v.Endpoints, s.webhookRow(e))
 	}
 	// The page may carry a secret shown this once: keep it out of caches.
 	w.Header().Set("Cache-Control", "no-store")
@@ -97,16 +97,16 @@ func (s *Server) renderWebhook(w http.ResponseWriter, r *http.Request, status in
 	if err != nil {
 		return err
 	}
-	v.Row = webhookRow(e)
+	v.Row = s.webhookRow(e)
 	if !e.OldSecretUntil.IsZero() && e.OldSecretUntil.After(s.Now()) {
-		v.OldSecret = fmtTime(e.OldSecretUntil)
+		v.OldSecret = s.fmtTime(e.OldSecretUntil)
 	}
 	as, err := s.Store.WebhookAttempts(r.Context(), e.ID, webhookLogLen)
 	if err != nil {
 		return err
 	}
 	for _, a := range as {
-		v.Attempts = append(v.Attempts, attemptRow(a))
+		v.Attempts = append(v.Attempts, s.attemptRow(a))
 	}
 	v.VerifyHelp = verifyShell
 	w.Header().Set("Cache-Control", "no-store")
@@ -120,8 +120,8 @@ t=$(echo "$SIG" | tr ',' '\n' | sed -n 's/^t=//p')
 want=$(printf '%s.' "$t" | cat - body.json | openssl dgst -sha256 -hmac "$WXPUSH_WEBHOOK_SECRET" | sed 's/^.* //')
 echo "$SIG" | tr ',' '\n' | grep -qx "v1=$want" && [ $(( $(date +%s) - t )) -le 300 ] && [ $(( t - $(date +%s) )) -le 300 ] && echo 有效`
 
-func attemptRow(a store.WebhookAttempt) views.WebhookAttemptRow {
-	row := views.WebhookAttemptRow{At: fmtTime(a.At), EventType: a.EventType, EventID: a.EventID, Attempt: a.Attempt,
+func (s *Server) attemptRow(a store.WebhookAttempt) views.WebhookAttemptRow {
+	row := views.WebhookAttemptRow{At: s.fmtTime(a.At), EventType: a.EventType, EventID: a.EventID, Attempt: a.Attempt,
 		Code: "—", Latency: fmt.Sprintf("%d ms", a.Latency.Milliseconds()), Error: a.Error}
 	if a.StatusCode != 0 {
 		row.Code = fmt.Sprint(a.StatusCode)

@@ -19,28 +19,42 @@ var validName = regexp.MustCompile(`^[\p{Han}A-Za-z0-9_.\-]{2,32}$`)
 // CheckSignup validates a new account's name and password and returns
 // the message to show, or "" when they are acceptable.
 func CheckSignup(name, password, password2 string) string {
+	_, msg := checkSignup(name, password, password2)
+	return msg
+}
+
+// checkSignup is CheckSignup that also names the field at fault: name,
+// password or password2.
+func checkSignup(name, password, password2 string) (field, msg string) {
 	switch {
 	case name == "":
-		return "请填写用户名。"
+		return "name", "请填写用户名。"
 	case !validName.MatchString(name):
-		return "用户名需为 2–32 个字符，只能包含字母、数字、汉字、下划线、点或短横线。"
+		return "name", "用户名需为 2–32 个字符，只能包含字母、数字、汉字、下划线、点或短横线。"
 	}
-	return CheckPassword(password, password2)
+	return checkPassword(password, password2)
 }
 
 // CheckPassword validates a new password and its repetition — sign-up's
 // rule, also for changing and resetting a password — and returns the
 // message to show, or "" when acceptable.
 func CheckPassword(password, password2 string) string {
+	_, msg := checkPassword(password, password2)
+	return msg
+}
+
+// checkPassword is CheckPassword that also names the field at fault:
+// password or password2.
+func checkPassword(password, password2 string) (field, msg string) {
 	switch {
-	case utf8.RuneCountInString(password) < 8:
-		return "密码至少需要 8 个字符。"
-	case len(password) > 72:
-		return "密码太长（最多 72 字节）。"
+	case utf8.RuneCountInString(password) < MinPasswordChars:
+		return "password", fmt.Sprintf("密码至少需要 %d 个字符。", MinPasswordChars)
+	case len(password) > MaxPasswordBytes:
+		return "password", fmt.Sprintf("密码太长（最多 %d 字节）。", MaxPasswordBytes)
 	case password != password2:
-		return "两次输入的密码不一致。"
+		return "password2", "两次输入的密码不一致。"
 	}
-	return ""
+	return "", ""
 }
 
 // SignupOpen reports whether new accounts may sign up. The very first
@@ -93,12 +107,13 @@ func (s *Service) CreateUser(ctx context.Context, name, password string, admin b
 }
 
 func (s *Service) createUser(ctx context.Context, name, password, password2 string, admin, firstIsAdmin bool) (store.User, error) {
-	if msg := CheckSignup(name, password, password2); msg != "" {
-		return store.User{}, &Error{Code: EInvalid, Message: msg}
+	if field, msg := checkSignup(name, password, password2); msg != "" {
+		return store.User{}, &Error{Code: EInvalid, Message: msg, Fields: map[string]string{field: msg}}
 	}
 	u, err := s.store.CreateUser(ctx, name, password, admin, firstIsAdmin)
 	if errors.Is(err, store.ErrConflict) {
-		return u, &Error{Code: EConflict, Reason: "name_taken", Message: "用户名「" + name + "」已被占用，请换一个。"}
+		msg := "用户名「" + name + "」已被占用，请换一个。"
+		return u, &Error{Code: EConflict, Reason: "name_taken", Message: msg, Fields: map[string]string{"name": msg}}
 	}
 	return u, err
 }
@@ -183,9 +198,9 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, token string) (store
 	t, err := s.store.AuthenticateAPIToken(ctx, token)
 	switch {
 	case errors.Is(err, store.ErrRevoked):
-		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "this API token was revoked"}
+		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "这个 API 令牌已被吊销。"}
 	case errors.Is(err, store.ErrNotFound):
-		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "invalid API token"}
+		return t, &Error{Code: EUnauthorized, Reason: "unauthorized", Message: "API 令牌无效。"}
 	}
 	return t, err
 }

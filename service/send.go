@@ -272,6 +272,15 @@ func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldError
 			return m, err
 		default:
 			keys := wechat.Template{Content: t.Content}.Keys()
+			// Problems name a field by its label on the card, as the
+			// admin sees it, not by its key (phrase2).
+			labels := wechat.Template{Content: t.Content}.Labels()
+			name := func(k string) string {
+				if l := labels[k]; l != "" {
+					return "「" + l + "」"
+				}
+				return k + " "
+			}
 			data := map[string]string{}
 			for _, k := range keys {
 				if v, ok := r.Data[k]; ok {
@@ -283,11 +292,11 @@ func (s *Service) checkContent(ctx context.Context, r SendRequest, fe fieldError
 				// message"); every other field is what the card shows, so an
 				// empty one is a mistake.
 				if data[k] == "" && k != "first" && k != "remark" {
-					fe.add("data."+k, "请填写此字段。")
+					fe.add("data."+k, "请填写"+strings.TrimSpace(name(k))+"。")
 				}
 			}
 			for _, e := range wechat.CheckTemplateData(keys, data) {
-				fe.add("data."+e.Key, e.Msg)
+				fe.add("data."+e.Key, name(e.Key)+e.Rule+"。")
 			}
 			for k := range r.Data {
 				if !slices.Contains(keys, k) {
@@ -380,7 +389,8 @@ func joinLimited(names []string, n int) string {
 	return fmt.Sprintf("%s 等 %d 人", strings.Join(names[:n], "、"), len(names))
 }
 
-// joinFields lists field messages in a stable order.
+// joinFields lists field messages in a stable order. Each message names
+// its field in words (「状态」…, 请选择接收人), so keys are not repeated.
 func joinFields(fe map[string]string) string {
 	keys := make([]string, 0, len(fe))
 	for k := range fe {
@@ -389,9 +399,9 @@ func joinFields(fe map[string]string) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "：" + fe[k]
+		parts[i] = strings.TrimSuffix(fe[k], "。")
 	}
-	return strings.Join(parts, "；")
+	return strings.Join(parts, "；") + "。"
 }
 
 // Summary is a message's content in one line, for lists and the audit log:
@@ -433,7 +443,7 @@ func (s *Service) RetryFailed(ctx context.Context, by Actor, messageID int64) (i
 	if _, err := s.Message(ctx, messageID); err != nil {
 		return 0, err
 	}
-	n, err := s.store.RetryFailed(ctx, messageID, s.now())
+	n, err := s.store.RetryFailedExcept(ctx, messageID, s.now(), notRetried)
 	if err != nil {
 		return 0, err
 	}

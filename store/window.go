@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -91,4 +92,48 @@ func (s *Store) TextsSent(ctx context.Context, now time.Time) (map[string][]time
 		out[o] = append(out[o], fromMs(at))
 	}
 	return out, rows.Err()
+}
+
+// TextSentSince returns, by openid, when each customer-service text to it
+// was queued since since: every delivery not refused (queued, sending,
+// retrying or sent), as each takes one of the messages WeChat allows in a
+// customer-service window.
+func (s *Store) TextSentSince(ctx context.Context, since time.Time) (map[string][]time.Time, error) {
+	rows, err := s.rdb.QueryContext(ctx,
+		`SELECT openid, created_at FROM deliveries WHERE kind = ? AND state != 'failed' AND via = '' AND created_at >= ?`,
+		KindText, since.UnixMilli())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]time.Time{}
+	for rows.Next() {
+		var openid string
+		var at int64
+		if err := rows.Scan(&openid, &at); err != nil {
+			return nil, err
+		}
+		out[openid] = append(out[openid], fromMs(at))
+	}
+	return out, rows.Err()
+}
+
+// RetryFailedExcept is RetryFailed, except for the deliveries that failed
+// with one of codes (retrying them would fail the same way).
+func (s *Store) RetryFailedExcept(ctx context.Context, messageID int64, now time.Time, codes []int) (int64, error) {
+	except := ""
+	args := []any{now.UnixMilli(), now.UnixMilli(), messageID}
+	if len(codes) > 0 {
+		except = ` AND errcode NOT IN (?` + strings.Repeat(", ?", len(codes)-1) + `)`
+		for _, c := range codes {
+			args = append(args, c)
+		}
+	}
+	return s.execBatches(ctx,
+		`UPDATE deliveries SET state = 'queued', attempts = 0, next_attempt_at = ?, updated_at = ?,
+		   errcode = 0, errmsg = '', maybe_sent_at = NULL
+		 WHERE id IN (SELECT id FROM deliveries WHERE message_id = ? AND state = 'failed'`+except+`
+		   AND openid <> '' AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = deliveries.user_id AND u.disabled_at IS NOT NULL)
+		   LIMIT ?)`,
+		args...)
 }

@@ -12,6 +12,9 @@ import (
 // (docs/wechat.md §4). Msg is in Chinese, for the administrator.
 type FieldError struct {
 	Key, Msg string
+	// Rule is Msg without the key ("最多 20 个字符"), for a caller that
+	// names the field its own way (by its label).
+	Rule string
 
 	empty bool
 }
@@ -48,11 +51,11 @@ func CheckTemplateData(keys []string, data map[string]string) []*FieldError {
 		}
 		v := data[k]
 		if strings.TrimSpace(v) == "" {
-			errs = append(errs, &FieldError{Key: k, Msg: k + " 不能为空", empty: true})
+			errs = append(errs, &FieldError{Key: k, Msg: k + " 不能为空", Rule: "不能为空", empty: true})
 			continue
 		}
 		if !rule.ok(v) {
-			errs = append(errs, &FieldError{Key: k, Msg: k + " " + rule.msg})
+			errs = append(errs, &FieldError{Key: k, Msg: k + " " + rule.msg, Rule: rule.msg})
 		}
 	}
 	return errs

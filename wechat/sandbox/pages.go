@@ -20,8 +20,9 @@ import (
 
 // page is what every sandbox page's layout needs.
 type page struct {
-	Prefix string // PathPrefix, for links
-	AppID  string
+	Prefix  string // PathPrefix, for links
+	AppID   string
+	Console bool // the console (home page): wide panels instead of a phone-sized column
 }
 
 func (s *Sandbox) layout() page { return page{Prefix: s.opts.PathPrefix, AppID: s.opts.AppID} }
@@ -49,6 +50,8 @@ type homeView struct {
 	Stats          Stats
 	TotalDelivered int
 	Problem        string
+	Notice         string // what the form just posted did
+	NoticeFor      string // the panel it concerns: faults, tokens
 	Done           string // what the last action did
 	Persist        persistView
 	// Form values to show again after a problem.
@@ -105,10 +108,50 @@ func (s *Sandbox) render(w http.ResponseWriter, r *http.Request, status int, c t
 // and fault settings.
 func (s *Sandbox) handleHome(w http.ResponseWriter, r *http.Request) {
 	v := homeView{}
-	if r.URL.Query().Get("done") == "reset" {
+	switch r.URL.Query().Get("done") {
+	case "faults":
+		v.Notice, v.NoticeFor = "故障注入已保存："+faultsSummary(s.Faults()), "faults"
+	case "tokens":
+		v.Notice, v.NoticeFor = "已使所有 access_token 失效：下次调用返回 40001。", "tokens"
+	case "quota":
+		v.Notice, v.NoticeFor = "已清空今日调用次数。", "tokens"
+	case "reset":
 		v.Done = "沙箱已重置为初始状态。"
 	}
 	s.renderHome(w, r, http.StatusOK, v)
+}
+
+// faultsSummary says in words which faults are on.
+func faultsSummary(f Faults) string {
+	var on []string
+	if f.Latency > 0 {
+		on = append(on, "每次调用延迟 "+fmtLatency(f.Latency)+" 毫秒")
+	}
+	if f.ErrorRate > 0 {
+		on = append(on, fmtPct(f.ErrorRate)+"% 返回 -1")
+	}
+	if f.HTTP500Rate > 0 {
+		on = append(on, fmtPct(f.HTTP500Rate)+"% 返回 HTTP 500")
+	}
+	if f.PerSecondLimit > 0 {
+		on = append(on, "每秒最多 "+fmtCount(f.PerSecondLimit)+" 次（超出 45011）")
+	}
+	if f.DailyQuota > 0 {
+		on = append(on, "每日最多 "+fmtCount(f.DailyQuota)+" 次（超出 45009）")
+	}
+	if f.RivalRefreshEvery > 0 {
+		on = append(on, "每 "+fmtMinutes(f.RivalRefreshEvery)+" 分钟被另一个系统强制刷新 access_token")
+	}
+	if f.IPWhitelist != "" {
+		on = append(on, "IP 白名单 "+f.IPWhitelist)
+	}
+	if f.ReceiptFirst {
+		on = append(on, "送达回执先到")
+	}
+	if len(on) == 0 {
+		return "不注入任何故障。"
+	}
+	return strings.Join(on, "；") + "。"
 }
 
 func (s *Sandbox) renderHome(w http.ResponseWriter, r *http.Request, status int, v homeView) {
@@ -119,11 +162,19 @@ func (s *Sandbox) renderHome(w http.ResponseWriter, r *http.Request, status int,
 	for i := len(all) - 1; i >= 0 && len(v.Push.Pushes) < homePushes; i-- {
 		v.Push.Pushes = append(v.Push.Pushes, all[i])
 	}
-	s.render(w, r, status, homePage(s.layout(), v))
+	p := s.layout()
+	p.Console = true
+	s.render(w, r, status, homePage(p, v))
 }
 
 func (s *Sandbox) backHome(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, s.opts.PathPrefix+"/", http.StatusSeeOther)
+}
+
+// doneHome sends the browser back to the home page, which says what the
+// form did (done) beside the form (anchor).
+func (s *Sandbox) doneHome(w http.ResponseWriter, r *http.Request, done, anchor string) {
+	http.Redirect(w, r, s.opts.PathPrefix+"/?done="+done+"#"+anchor, http.StatusSeeOther)
 }
 
 // handleAddTemplate: POST /templates adds a template (the test account
@@ -172,19 +223,19 @@ func (s *Sandbox) handleSetFaults(w http.ResponseWriter, r *http.Request) {
 		RivalRefreshEvery: time.Duration(rival * float64(time.Minute)),
 		IPWhitelist:       strings.Join(whitelist, ", "),
 	})
-	s.backHome(w, r)
+	s.doneHome(w, r, "faults", "faults")
 }
 
 // handleInvalidateTokens: POST /tokens/invalidate (使令牌失效).
 func (s *Sandbox) handleInvalidateTokens(w http.ResponseWriter, r *http.Request) {
 	s.InvalidateTokens()
-	s.backHome(w, r)
+	s.doneHome(w, r, "tokens", "tokens")
 }
 
 // handleResetQuota: POST /quota/reset, like clear_quota.
 func (s *Sandbox) handleResetQuota(w http.ResponseWriter, r *http.Request) {
 	s.ResetQuota()
-	s.backHome(w, r)
+	s.doneHome(w, r, "quota", "tokens")
 }
 
 // handleResetPage: GET /reset says what 重置沙箱 clears and asks to
@@ -374,7 +425,7 @@ func (s *Sandbox) handleScanPost(w http.ResponseWriter, r *http.Request) {
 // handleAvatar: GET /avatar/{openid} draws a simulated user's head image:
 // the first character of the nickname on a colour derived from the openid.
 func (s *Sandbox) handleAvatar(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.User(r.PathValue("openid"))
+	u, ok := s.userByAvatar(r.PathValue("id"))
 	if !ok {
 		http.NotFound(w, r)
 		return

@@ -624,7 +624,7 @@ func badRecord(key string, err error) error {
 // within WeChat's 10 minutes de-duplicate again.
 func (s *Sandbox) restoreUser(u savedUser, msgs []Message) {
 	m := &member{seq: len(s.order), User: User{
-		OpenID: u.OpenID, Nickname: u.Nickname, HeadImgURL: s.opts.PathPrefix + "/avatar/" + u.OpenID,
+		OpenID: u.OpenID, Nickname: u.Nickname, HeadImgURL: s.opts.PathPrefix + "/avatar/" + avatarID(u.OpenID),
 		Created: u.Created, Following: u.Following, SubscribeTime: u.SubscribeTime,
 		QRScene: u.QRScene, QRSceneStr: u.QRSceneStr, Blocked: u.Blocked,
 	}}

@@ -310,7 +310,7 @@ func (s *Sandbox) routes() {
 	// The phone scanning a parameterized QR code (weixin.qq.com/q/…)
 	m.HandleFunc("GET /q/{id}", s.handleScan)
 	m.HandleFunc("POST /q/{id}", s.handleScanPost)
-	m.HandleFunc("GET /avatar/{openid}", s.handleAvatar)
+	m.HandleFunc("GET /avatar/{id}", s.handleAvatar)
 	m.Handle("GET /assets/", assets())
 	s.mux = m
 }
@@ -362,7 +362,7 @@ func (s *Sandbox) addUser(nickname string, following bool) User {
 	m := &member{seq: len(s.order), User: User{
 		OpenID:     openid,
 		Nickname:   nickname,
-		HeadImgURL: s.opts.PathPrefix + "/avatar/" + openid,
+		HeadImgURL: s.opts.PathPrefix + "/avatar/" + avatarID(openid),
 		Created:    now,
 	}}
 	if following {
@@ -397,6 +397,25 @@ func (s *Sandbox) Users() []User {
 		out = append(out, s.users[id].User)
 	}
 	return out
+}
+
+// avatarID names a user's avatar image. Like WeChat's avatar URLs it is
+// opaque: a page that shows the avatar does not show the openid.
+func avatarID(openid string) string {
+	sum := sha256.Sum256([]byte("avatar:" + openid))
+	return hex.EncodeToString(sum[:12])
+}
+
+// userByAvatar finds the user whose avatar is id.
+func (s *Sandbox) userByAvatar(id string) (User, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.users {
+		if avatarID(m.OpenID) == id {
+			return m.User, true
+		}
+	}
+	return User{}, false
 }
 
 // User returns the simulated user with openid.

@@ -412,7 +412,7 @@ func TestPages(t *testing.T) {
 	if status, _ = get(t, c, srv.URL+"/sandbox/phone/onobody"); status != 404 {
 		t.Errorf("unknown phone: status %d", status)
 	}
-	if status, page = get(t, c, srv.URL+"/sandbox/avatar/"+zhang.OpenID); status != 200 || !strings.Contains(page, "<svg") {
+	if status, page = get(t, c, srv.URL+zhang.HeadImgURL); status != 200 || !strings.Contains(page, "<svg") {
 		t.Errorf("avatar: status %d", status)
 	}
 	if status, _ = get(t, c, srv.URL+"/sandbox/nope"); status != 404 {
