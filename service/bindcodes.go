@@ -136,5 +136,6 @@ func bindLimitError(err error) error {
 			int(BindCodeLimit.Per/time.Minute), BindCodeLimit.Max, le.RetryAt.In(beijing).Format("15:04:05"))}
 }
 
-// beijing: the time people using a WeChat official account read.
+// beijing: the time people using a WeChat official account read (template
+// fields, replies in WeChat, retry times); one zone for the whole package.
 var beijing = time.FixedZone("CST", 8*3600)

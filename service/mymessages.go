@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/wxpush/wxpush/store"
 )
@@ -89,7 +88,6 @@ func (s *Service) statusReply(ctx context.Context, openid string) string {
 		return b.String()
 	}
 	b.WriteString("\n最近的消息：")
-	bj := time.FixedZone("CST", 8*3600)
 	for _, m := range ms {
 		name := m.Name
 		if len([]rune(name)) > 20 {
@@ -99,7 +97,7 @@ func (s *Service) statusReply(ctx context.Context, openid string) string {
 		if m.PageURL != "" {
 			name = `<a href="` + m.PageURL + `">` + name + `</a>`
 		}
-		fmt.Fprintf(&b, "\n· %s %s %s", m.At.In(bj).Format("01-02 15:04"), name, m.StateLabel)
+		fmt.Fprintf(&b, "\n· %s %s %s", m.At.In(beijing).Format("01-02 15:04"), name, m.StateLabel)
 	}
 	b.WriteString("\n全部消息：" + `<a href="` + s.cfg.BaseURL.JoinPath("/messages").String() + `">我的消息</a>`)
 	return b.String()

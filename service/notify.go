@@ -263,7 +263,7 @@ func continuesCharacter(r rune) bool {
 // (docs/wechat.md, "Template message": time "2019年10月1日 15:01", date
 // "2019年10月1日"), in Beijing time.
 func fieldTime(key string, t time.Time) string {
-	t = t.In(time.FixedZone("CST", 8*3600))
+	t = t.In(beijing)
 	switch strings.TrimRight(key, "0123456789") {
 	case "time":
 		return t.Format("2006年1月2日 15:04")
